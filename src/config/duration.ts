@@ -1,0 +1,17 @@
+/** Durations as the SPEC writes them: `500ms`, `5s`, `2m`, `1h` (or a bare number of ms). */
+export function parseDuration(input: string | number): number | undefined {
+  if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? input : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(input);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(n * unit);
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  return `${m}m${s.toString().padStart(2, '0')}s`;
+}

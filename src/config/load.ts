@@ -1,0 +1,144 @@
+/**
+ * Reads ee-deploy.yaml: YAML parse errors, unset `${VAR}`, and schema errors all become a
+ * ConfigError pointing at `file:line:col`.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { interpolate } from './interpolate.js';
+import { configSchema, type RawConfig } from './schema.js';
+import { suggest } from './suggest.js';
+
+export interface LoadedConfig {
+  file: string;
+  dir: string;
+  raw: RawConfig;
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(code === 'ENOENT' ? `config file not found: ${abs} (run \`ee-deploy init\` to create one)` : `cannot read config ${abs}: ${code}`);
+  }
+  return { file: abs, dir: path.dirname(abs), raw: parseConfigText(text, abs, env) };
+}
+
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): RawConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const where = (offset: number | undefined) => {
+    if (offset === undefined) return `${file}:1:1`;
+    const { line, col } = lc.linePos(offset);
+    return `${file}:${line}:${col}`;
+  };
+  const err = doc.errors[0];
+  if (err) {
+    const msg = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError(`invalid YAML: ${msg}`, where(err.pos[0]));
+  }
+  if (doc.contents === null || !isMap(doc.contents)) {
+    throw new ConfigError('the config must be a YAML mapping (key: value pairs)', where(doc.contents?.range?.[0]));
+  }
+  interpolateDocument(doc, env, where);
+  const data = doc.toJS({ maxAliasCount: 100 });
+  const result = configSchema.safeParse(data);
+  if (result.success) return result.data;
+  throw issueToError(result.error.issues[0], doc, where);
+}
+
+function interpolateDocument(doc: Document, env: NodeJS.ProcessEnv, where: (o?: number) => string): void {
+  visit(doc, {
+    Scalar(key, node) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const r = interpolate(node.value, env);
+      if (r.missing.length) {
+        throw new ConfigError(`environment variable ${r.missing[0]} is not set (used as \${${r.missing[0]}}; write $\${${r.missing[0]}} for a literal)`, where(node.range?.[0]));
+      }
+      node.value = r.value;
+    },
+  });
+}
+
+type Issue = z.core.$ZodIssue;
+
+function issueToError(issue: Issue, doc: Document, where: (o?: number) => string): ConfigError {
+  const p = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+  const dotted = p.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('').replace(/^\./, '') || '(top level)';
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0];
+    const parent = doc.getIn(p, true) as Node | undefined;
+    let offset = parent?.range?.[0];
+    if (parent && isMap(parent)) {
+      const pair = parent.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === key);
+      if (pair && isScalar(pair.key)) offset = pair.key.range?.[0];
+    }
+    const hint = suggest(key, allowedKeys(p));
+    const at = p.length ? ` in ${dotted}` : '';
+    return new ConfigError(`unknown key "${key}"${at}${hint ? ` (did you mean "${hint}"?)` : ''}`, where(offset));
+  }
+  const node = nearestNode(doc, p);
+  let message = issue.message;
+  if (issue.code === 'invalid_type') {
+    const got = describeValue(doc.getIn(p));
+    message = issue.input === undefined ? `missing required key` : `expected ${issue.expected}, got ${got}`;
+  } else if (issue.code === 'invalid_value' && 'values' in issue) {
+    message = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  } else if (issue.code === 'too_small' && issue.origin === 'array') {
+    message = issue.message.startsWith('Too small') ? `needs at least ${issue.minimum} item(s)` : issue.message;
+  } else if (issue.code === 'too_small' || issue.code === 'too_big') {
+    if (issue.message.startsWith('Too')) message = `must be ${issue.code === 'too_small' ? '>=' : '<='} ${issue.code === 'too_small' ? issue.minimum : issue.maximum}`;
+  }
+  return new ConfigError(`${dotted}: ${message}`, where(node?.range?.[0]));
+}
+
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function nearestNode(doc: Document, p: (string | number)[]): Node | undefined {
+  for (let n = p.length; n >= 0; n--) {
+    const node = doc.getIn(p.slice(0, n), true) as Node | undefined;
+    if (node && (isScalar(node) || isMap(node) || isSeq(node))) {
+      // point at the key of a missing child rather than the whole parent map
+      return node;
+    }
+  }
+  return undefined;
+}
+
+/** keys the schema allows at a path, for suggestions */
+function allowedKeys(p: (string | number)[]): string[] {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let s: any = configSchema;
+  const unwrap = () => {
+    for (let i = 0; i < 10 && s; i++) {
+      const d = s._zod?.def;
+      if (!d) return;
+      if (d.type === 'optional' || d.type === 'default' || d.type === 'nullable' || d.type === 'prefault') s = d.innerType;
+      else if (d.type === 'pipe') s = d.in;
+      else if (d.type === 'union') s = d.options.find((o: any) => o._zod?.def?.type === 'object') ?? d.options[0];
+      else return;
+    }
+  };
+  unwrap();
+  for (const k of p) {
+    const d = s?._zod?.def;
+    if (!d) return [];
+    if (d.type === 'object') s = d.shape[k as string];
+    else if (d.type === 'array') s = d.element;
+    else if (d.type === 'record') s = d.valueType;
+    else return [];
+    unwrap();
+  }
+  const d = s?._zod?.def;
+  return d?.type === 'object' ? Object.keys(d.shape) : [];
+}

@@ -1,0 +1,86 @@
+/**
+ * From a validated config to what a run needs: the chosen environment and its hosts with every
+ * per-host default filled in.
+ */
+import path from 'node:path';
+import { ConfigError, UsageError } from '../errors.js';
+import type { LoadedConfig } from './load.js';
+import type { EnvironmentConfig, HostConfig, RawConfig } from './schema.js';
+
+export interface ResolvedHost {
+  /** the name as written in the config (a host name or ~/.ssh/config alias), or `local` */
+  name: string;
+  /** display / selection id, unique within the environment (name, or name:port on collision) */
+  id: string;
+  local: boolean;
+  user?: string;
+  port?: number;
+  /** deploy root: absolute for local targets; absolute or relative to the login directory over SSH */
+  path: string;
+  roles: string[];
+  tags: string[];
+  jump?: string;
+  identityFile?: string;
+}
+
+export interface ResolvedConfig {
+  file: string;
+  dir: string;
+  project: string;
+  envName: string;
+  env: EnvironmentConfig;
+  hosts: ResolvedHost[];
+  raw: RawConfig;
+  /** absolute local source directory */
+  sourceDir: string;
+}
+
+export function resolveConfig(loaded: LoadedConfig, envName?: string): ResolvedConfig {
+  const { raw } = loaded;
+  const names = Object.keys(raw.environments);
+  let chosen = envName;
+  if (!chosen) {
+    if (names.length !== 1) throw new UsageError(`choose an environment with -e/--env (one of: ${names.join(', ')})`);
+    chosen = names[0];
+  }
+  const env = raw.environments[chosen];
+  if (!env) throw new UsageError(`unknown environment "${chosen}" (one of: ${names.join(', ')})`);
+  const hosts = env.hosts.map((h, i) => resolveHost(h, env, loaded, chosen!, i));
+  const seen = new Set<string>();
+  for (const h of hosts) {
+    if (seen.has(h.id)) h.id = `${h.id}:${h.port ?? 22}`;
+    if (seen.has(h.id)) throw new ConfigError(`environments.${chosen}.hosts: host ${h.id} is listed twice`, loaded.file);
+    seen.add(h.id);
+  }
+  return {
+    file: loaded.file,
+    dir: loaded.dir,
+    project: raw.project,
+    envName: chosen,
+    env,
+    hosts,
+    raw,
+    sourceDir: path.resolve(loaded.dir, raw.source.dir),
+  };
+}
+
+function resolveHost(h: HostConfig, env: EnvironmentConfig, loaded: LoadedConfig, envName: string, i: number): ResolvedHost {
+  const local = h.host === 'local';
+  let p = h.path ?? env.path;
+  if (!p) throw new ConfigError(`environments.${envName}.hosts[${i}].path: missing (the deploy directory on the host)`, loaded.file);
+  if (local) p = path.resolve(loaded.dir, p.replace(/^~(?=\/|$)/, process.env.HOME ?? '~'));
+  else if (p === '~' || p.startsWith('~/')) p = p === '~' ? '.' : p.slice(2); // ssh sessions start in the login directory
+  p = p.length > 1 ? p.replace(/\/+$/, '') : p;
+  return {
+    name: h.host,
+    id: h.host,
+    local,
+    user: h.user ?? env.user,
+    port: h.port ?? env.port,
+    path: p,
+    roles: h.roles,
+    tags: h.tags,
+    jump: h.jump,
+    identityFile: h.identity_file,
+  };
+}

@@ -1,0 +1,198 @@
+/**
+ * The ee-deploy.yaml schema (SPEC section 3). Strict objects: unknown keys are errors.
+ * Durations are parsed to milliseconds here so the rest of the code never sees strings.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+export const PROJECT_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. 500ms, 5s, 2m)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const commandList = z.array(z.string().min(1, 'empty command')).default([]);
+
+/** a relative path inside the release / shared dir: no absolute paths, no `..` */
+const relPath = z.string().min(1).refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !/[\0\n\r]/.test(p), {
+  message: 'must be a relative path without ".." or newlines',
+});
+
+const remotePath = z.string().min(1).refine((p) => !/[\0\n\r]/.test(p) && !p.split('/').includes('..'), {
+  message: 'must not contain ".." segments or newlines',
+});
+
+const hostName = z.string().min(1).regex(/^[A-Za-z0-9_.:%@\[\]-]+$/, 'must be a host name, address or ~/.ssh/config alias (no spaces or shell characters)');
+const userName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a plain user name');
+
+const backoff = z
+  .object({
+    initial: duration.default(1000),
+    factor: z.number().min(1).default(2),
+    max: duration.default(30_000),
+    jitter: z.boolean().default(false),
+  })
+  .strict();
+
+export const healthDefaultsSchema = z
+  .object({
+    timeout: duration.default(5000),
+    retries: z.number().int().min(1).max(100).default(3),
+    backoff: backoff.default({ initial: 1000, factor: 2, max: 30_000, jitter: false }),
+  })
+  .strict();
+
+export const healthCheckSchema = z
+  .object({
+    name: z.string().min(1),
+    http: z.string().url().optional(),
+    script: z.string().min(1).optional(),
+    phase: z.enum(['pre', 'post']).default('post'),
+    expect: z
+      .object({
+        status: z.union([z.number().int().min(100).max(599), z.array(z.number().int().min(100).max(599))]).optional(),
+        body_contains: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+    method: z.enum(['GET', 'HEAD', 'POST']).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    insecure: z.boolean().optional(),
+    timeout: duration.optional(),
+    retries: z.number().int().min(1).max(100).optional(),
+    backoff: backoff.partial().optional(),
+  })
+  .strict()
+  .refine((c) => (c.http ? 1 : 0) + (c.script ? 1 : 0) === 1, { message: 'a health check needs exactly one of `http` or `script`' });
+
+const level = z.enum(['started', 'success', 'failure', 'rollback', 'warning']);
+const levels = z.array(level);
+
+const channelBase = { on: levels.optional() };
+
+export const notificationsSchema = z
+  .object({
+    on: levels.default(['success', 'failure', 'rollback']),
+    timeout: duration.default(5000),
+    slack: z.object({ webhook_url: z.string().url(), ...channelBase }).strict().optional(),
+    discord: z.object({ webhook_url: z.string().url(), ...channelBase }).strict().optional(),
+    email: z
+      .object({
+        host: z.string().min(1),
+        port: z.number().int().min(1).max(65535).default(587),
+        secure: z.boolean().default(false),
+        user: z.string().optional(),
+        pass: z.string().optional(),
+        from: z.string().min(3),
+        to: z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (Array.isArray(v) ? v : [v])),
+        subject: z.string().optional(),
+        insecure: z.boolean().optional(),
+        ...channelBase,
+      })
+      .strict()
+      .optional(),
+    telegram: z
+      .object({
+        bot_token: z.string().min(1),
+        chat_id: z.union([z.string(), z.number()]).transform(String),
+        api_url: z.string().url().default('https://api.telegram.org'),
+        ...channelBase,
+      })
+      .strict()
+      .optional(),
+    webhooks: z
+      .array(
+        z
+          .object({
+            url: z.string().url(),
+            name: z.string().optional(),
+            method: z.enum(['POST', 'PUT']).default('POST'),
+            headers: z.record(z.string(), z.string()).optional(),
+            template: z.string().optional(),
+            secret: z.string().optional(),
+            signature_header: z.string().default('X-Ee-Deploy-Signature'),
+            ...channelBase,
+          })
+          .strict(),
+      )
+      .default([]),
+    templates: z.object({ started: z.string(), success: z.string(), failure: z.string(), rollback: z.string(), warning: z.string() }).partial().strict().default({}),
+  })
+  .strict();
+
+export const hostSchema = z
+  .object({
+    host: hostName,
+    user: userName.optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    path: remotePath.optional(),
+    roles: z.array(z.string().min(1)).default([]),
+    tags: z.array(z.string().min(1)).default([]),
+    jump: z.string().min(1).optional(),
+    identity_file: z.string().optional(),
+  })
+  .strict();
+
+const batch = z.union([z.number().int().min(1), z.string().regex(/^\d{1,3}%$/, 'batch must be a number or a percentage like 25%')]);
+
+export const environmentSchema = z
+  .object({
+    strategy: z.enum(['parallel', 'rolling', 'canary']).default('parallel'),
+    batch: batch.optional(),
+    pause: duration.optional(),
+    canary: z.object({ hosts: z.number().int().min(1).default(1), wait: duration.default(0) }).strict().optional(),
+    max_parallel: z.number().int().min(1).max(256).default(10),
+    user: userName.optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    path: remotePath.optional(),
+    hosts: z.array(hostSchema).min(1, 'an environment needs at least one host'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    project: z.string().regex(PROJECT_NAME, 'project must match [a-z0-9][a-z0-9._-]{0,62}'),
+    source: z
+      .object({
+        dir: z.string().min(1).default('.'),
+        exclude: z.array(z.string().min(1)).default(['.git', 'node_modules']),
+        build: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({ dir: '.', exclude: ['.git', 'node_modules'] }),
+    keep_releases: z.number().int().min(1, 'keep_releases must be >= 1').max(1000).default(5),
+    lock_stale_after: duration.default(3_600_000),
+    shared: z
+      .object({ dirs: z.array(relPath).default([]), files: z.array(relPath).default([]) })
+      .strict()
+      .default({ dirs: [], files: [] }),
+    hooks: z
+      .object({
+        before_upload: commandList,
+        before_switch: commandList,
+        after_switch: commandList,
+        after_rollback: commandList,
+      })
+      .strict()
+      .default({ before_upload: [], before_switch: [], after_switch: [], after_rollback: [] }),
+    health_checks: z.array(healthCheckSchema).default([]),
+    health_defaults: healthDefaultsSchema.default({ timeout: 5000, retries: 3, backoff: { initial: 1000, factor: 2, max: 30_000, jitter: false } }),
+    notifications: notificationsSchema.optional(),
+    environments: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'environment names are letters, digits, _ . -'), environmentSchema).refine((e) => Object.keys(e).length > 0, {
+      message: 'at least one environment is required',
+    }),
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type HealthCheck = z.infer<typeof healthCheckSchema>;
+export type HealthDefaults = z.infer<typeof healthDefaultsSchema>;
+export type NotificationsConfig = z.infer<typeof notificationsSchema>;
+export type EnvironmentConfig = z.infer<typeof environmentSchema>;
+export type HostConfig = z.infer<typeof hostSchema>;
+export type NotifyLevel = z.infer<typeof level>;

@@ -1,0 +1,35 @@
+/**
+ * A Transport runs shell commands on one host (SSHKit's backend idea): `SshTransport` over one
+ * ssh2 connection, `LocalTransport` with execa for `host: local`, `DryRunTransport` that only
+ * records. The deploy pipeline never knows which one it has.
+ */
+import type { Readable } from 'node:stream';
+import type { Cmd } from '../remote/shell.js';
+
+export interface ExecOptions {
+  /** streamed to the command's stdin, then stdin is closed (stdin is always closed) */
+  stdin?: Readable | Buffer | string;
+  /** live output, e.g. hook output for --verbose */
+  onStdout?: (chunk: string) => void;
+  onStderr?: (chunk: string) => void;
+  /** kill the command after this many ms (exit code null, `timedOut` true) */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut?: boolean;
+}
+
+export interface Transport {
+  /** host id as shown to users */
+  readonly host: string;
+  /** true for `host: local` (no network) */
+  readonly isLocal: boolean;
+  /** runs `command` with `sh -c` semantics on the host; resolves with its exit code (never rejects on non-zero) */
+  exec(command: Cmd, options?: ExecOptions): Promise<ExecResult>;
+  close(): Promise<void>;
+}
