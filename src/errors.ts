@@ -19,6 +19,8 @@ export class EeError extends Error {
   host?: string;
   /** pipeline step the error happened in, when known */
   step?: string;
+  /** what the run did before failing (per-host outcomes), for --json */
+  result?: unknown;
   constructor(message: string, exitCode: ExitCodeValue, options?: { cause?: unknown; host?: string; step?: string }) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = new.target.name;

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { validateTemplates } from '../notify/templates.js';
 
 export const PROJECT_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -65,7 +66,8 @@ export const healthCheckSchema = z
     insecure: z.boolean().optional(),
     timeout: duration.optional(),
     retries: z.number().int().min(1).max(100).optional(),
-    backoff: backoff.partial().optional(),
+    // no defaults here: unset fields fall back to health_defaults.backoff
+    backoff: z.object({ initial: duration.optional(), factor: z.number().min(1).optional(), max: duration.optional(), jitter: z.boolean().optional() }).strict().optional(),
   })
   .strict()
   .refine((c) => (c.http ? 1 : 0) + (c.script ? 1 : 0) === 1, { message: 'a health check needs exactly one of `http` or `script`' });
@@ -123,7 +125,11 @@ export const notificationsSchema = z
       .default([]),
     templates: z.object({ started: z.string(), success: z.string(), failure: z.string(), rollback: z.string(), warning: z.string() }).partial().strict().default({}),
   })
-  .strict();
+  .strict()
+  // unknown {{placeholders}} in templates / webhook templates / email.subject, reported at their path
+  .superRefine((n, ctx) => {
+    for (const issue of validateTemplates(n)) ctx.addIssue({ code: 'custom', path: issue.path.slice(1), message: issue.message });
+  });
 
 export const hostSchema = z
   .object({

@@ -92,3 +92,22 @@ export function shC(c: Cmd): Cmd {
 export function withRedirect(c: Cmd, redirect: string, target: string): Cmd {
   return new Cmd(`${c.text} ${redirect} ${quote(target)}`, `${c.display} ${redirect} ${quote(target)}`);
 }
+
+/** `NAME=<quoted value>`: how builders hand data to their fixed script text. */
+export function assign(name: string, value: string | Secret): Cmd {
+  if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) throw new Error(`bad shell variable name ${name}`);
+  const v = value instanceof Secret ? value : String(value);
+  const r = render(v);
+  return new Cmd(`${name}=${r.text}`, `${name}=${r.display}`);
+}
+
+/**
+ * A script: variable assignments (quoted here) followed by fixed script text written in this
+ * repository, which refers to the data only as "$NAME". User data never becomes script text,
+ * except user-written hook command lines, which are shell by definition (see hooks.ts).
+ */
+export function script(vars: Record<string, string | Secret>, ...body: (string | Cmd)[]): Cmd {
+  const assigns = Object.entries(vars).map(([k, v]) => assign(k, v));
+  const parts = [...assigns, ...body.map((b) => (typeof b === 'string' ? new Cmd(b, b) : b))];
+  return lines(...parts);
+}

@@ -1,0 +1,36 @@
+/** Running builder output on a host and turning failures into typed errors. */
+import { redact } from '../config/secrets.js';
+import { RemoteCommandError } from '../errors.js';
+import { MARK } from '../remote/commands/scripts.js';
+import type { Cmd } from '../remote/shell.js';
+import type { ExecOptions, ExecResult, Transport } from '../transport/types.js';
+
+export function tail(text: string, n = 20): string {
+  const lines = text.replace(/\s+$/, '').split('\n');
+  return lines.slice(-n).join('\n');
+}
+
+/** the reason a script gave with `@@ee failed <reason>`, if any */
+export function failureReason(r: ExecResult): string | undefined {
+  const all = `${r.stdout}\n${r.stderr}`;
+  const m = all.split('\n').reverse().find((l) => l.startsWith(`${MARK} failed `));
+  return m?.slice(MARK.length + 8);
+}
+
+/** the user's output lines, without our protocol markers */
+export function userOutput(r: ExecResult): string {
+  return `${r.stdout}\n${r.stderr}`
+    .split('\n')
+    .filter((l) => !l.startsWith(MARK))
+    .join('\n')
+    .trim();
+}
+
+export async function execChecked(t: Transport, command: Cmd, step: string, opts: ExecOptions = {}): Promise<ExecResult> {
+  const r = await t.exec(command, opts);
+  if (r.code === 0) return r;
+  const reason = failureReason(r) ?? (r.timedOut ? 'timed out' : `exit ${r.code ?? 'signal'}`);
+  const detail = tail(userOutput(r), 1);
+  const msg = `${t.host}: ${step} failed: ${reason}${detail && !reason.includes(detail) ? ` (${detail})` : ''}`;
+  throw new RemoteCommandError(redact(msg), r.code, r.stdout, r.stderr, { host: t.host, step });
+}

@@ -1,0 +1,174 @@
+/**
+ * A run's hold on its hosts: one transport per host for the whole run, the deploy lock taken on
+ * every host (all or none), and the state each host reported when the lock was taken.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
+import { EeError, LockHeldError } from '../errors.js';
+import { describeHolder, lockStaleness, parseLock, pidAlive, serializeLock, type LockInfo } from '../remote/commands/lock.js';
+import { openScript, parseState, unlockScript, type ParsedState } from '../remote/commands/scripts.js';
+import { openAll } from '../transport/open.js';
+import type { Transport } from '../transport/types.js';
+import type { Reporter } from '../ui/reporter.js';
+import { machineName } from './identity.js';
+import { execChecked } from './remote.js';
+
+export interface HostSession {
+  host: ResolvedHost;
+  t: Transport;
+  state: ParsedState;
+  locked: boolean;
+}
+
+export interface Sessions {
+  hosts: HostSession[];
+  token: string;
+  lock: LockInfo;
+  close(): Promise<void>;
+}
+
+export interface OpenSessionsOptions {
+  config: ResolvedConfig;
+  hosts: ResolvedHost[];
+  reporter: Reporter;
+  user: string;
+  command: 'deploy' | 'rollback';
+  interactive: boolean;
+  dryRun?: boolean;
+  lockWaitMs?: number;
+  message?: string;
+  signal?: AbortSignal;
+}
+
+export async function openSessions(o: OpenSessionsOptions): Promise<Sessions> {
+  const token = randomBytes(12).toString('hex');
+  const lock: LockInfo = {
+    user: o.user,
+    machine: machineName(),
+    pid: process.pid,
+    time: new Date().toISOString(),
+    message: o.message,
+    command: o.command,
+    token,
+    env: o.config.envName,
+  };
+  const step = o.reporter.step(`connecting to ${o.hosts.length === 1 ? o.hosts[0].id : `${o.hosts.length} hosts`}`);
+  let transports: Map<string, Transport>;
+  try {
+    transports = await openAll(o.hosts, { interactive: o.interactive, dryRun: o.dryRun, print: (h, text) => o.reporter.info(`[dry-run] ${h}: ${text}`) }, o.config.env.max_parallel);
+  } catch (e) {
+    step.fail(`connect failed`);
+    throw e;
+  }
+  step.succeed(o.hosts.length === 1 ? `connected to ${o.hosts[0].id}` : `connected to ${o.hosts.length} hosts`);
+  const sessions: HostSession[] = o.hosts.map((h) => ({ host: h, t: transports.get(h.id)!, state: emptyState(), locked: false }));
+  const close = async () => {
+    await Promise.allSettled(sessions.map((s) => s.t.close()));
+  };
+  const result: Sessions = { hosts: sessions, token, lock, close };
+  try {
+    await acquireAll(sessions, lock, o);
+  } catch (e) {
+    await releaseLocks(result);
+    await close();
+    throw e;
+  }
+  return result;
+}
+
+function emptyState(): ParsedState {
+  return { lock: { status: 'none' }, releases: [], missingTools: [], noLayout: false };
+}
+
+async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessionsOptions): Promise<void> {
+  const deadline = Date.now() + (o.lockWaitMs ?? 0);
+  const lockStep = o.reporter.step('taking the deploy lock');
+  let announcedWait = false;
+  for (;;) {
+    const breakTokens = new Map<string, string>();
+    // take the lock where we do not hold it yet
+    const held: { s: HostSession; info?: LockInfo }[] = [];
+    await Promise.all(
+      sessions
+        .filter((s) => !s.locked)
+        .map(async (s) => {
+          const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), breakToken: breakTokens.get(s.host.id) }), 'open');
+          const st = o.dryRun ? { ...parseState(r.stdout), lock: { status: 'acquired' as const } } : parseState(r.stdout);
+          if (st.lock.status === 'acquired') {
+            s.locked = true;
+            s.state = st;
+          } else {
+            held.push({ s, info: parseLock(st.lock.info) });
+          }
+        }),
+    );
+    if (held.length === 0) {
+      lockStep.succeed(sessions.length === 1 ? 'lock taken' : `lock taken on ${sessions.length} hosts`);
+      return;
+    }
+    // provably stale locks (holder process gone on this machine) are broken automatically
+    let retryNow = false;
+    for (const { s, info } of held) {
+      if (!info) continue;
+      const st = lockStaleness(info, { machine: machineName(), now: Date.now(), maxAgeMs: o.config.raw.lock_stale_after, pidAlive });
+      if (st.stale && st.provable) {
+        o.reporter.warn(`${s.host.id}: removing a stale lock left by ${describeHolder(info)}: ${st.reason}`);
+        const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), breakToken: info.token }), 'open');
+        const parsed = parseState(r.stdout);
+        if (parsed.lock.status === 'acquired') {
+          s.locked = true;
+          s.state = parsed;
+        }
+        retryNow = true;
+      }
+    }
+    if (retryNow) continue;
+    const { s, info } = held[0];
+    if (Date.now() < deadline && !o.signal?.aborted) {
+      if (!announcedWait) {
+        lockStep.update(`waiting for the lock on ${s.host.id}: held by ${info ? describeHolder(info) : 'an unknown holder'}`);
+        announcedWait = true;
+      }
+      await sleep(Math.min(1000, Math.max(50, deadline - Date.now())), o.signal);
+      continue;
+    }
+    lockStep.fail('the deploy lock is held');
+    let msg = `${s.host.id}: deploy lock held by ${info ? describeHolder(info) : 'an unknown holder (no lock info)'}`;
+    if (info) {
+      const st = lockStaleness(info, { machine: machineName(), now: Date.now(), maxAgeMs: o.config.raw.lock_stale_after, pidAlive });
+      if (st.stale) msg += `; it looks stale (${st.reason}): if no deploy is running, run \`ee-deploy unlock\``;
+      else if (info.manual) msg += '; run `ee-deploy unlock` to lift it';
+      else msg += '; wait for it to finish, or pass --lock-wait 2m';
+    } else msg += '; if no deploy is running, run `ee-deploy unlock`';
+    throw new LockHeldError(msg, info, s.host.id);
+  }
+}
+
+/** Releases our lock on every host that has it (best effort, never throws). */
+export async function releaseLocks(sessions: Sessions): Promise<void> {
+  await Promise.allSettled(
+    sessions.hosts
+      .filter((s) => s.locked)
+      .map(async (s) => {
+        await s.t.exec(unlockScript(s.host.path, sessions.token));
+        s.locked = false;
+      }),
+  );
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+export function isEe(e: unknown): e is EeError {
+  return e instanceof EeError;
+}

@@ -1,0 +1,82 @@
+/**
+ * The local side of an upload: walk `source.dir` (minus excludes), describe it, and stream it
+ * as a tar archive. Paths are relative, directories listed explicitly so empty ones survive.
+ */
+import { createHash } from 'node:crypto';
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { DeployError } from '../errors.js';
+import { compileExcludes } from './exclude.js';
+
+export interface SourceEntry {
+  path: string; // relative, '/'-separated
+  type: 'file' | 'dir' | 'symlink';
+  size: number;
+  mtimeMs: number;
+  mode: number;
+}
+
+export interface SourceTree {
+  dir: string;
+  entries: SourceEntry[];
+  totalBytes: number;
+  files: number;
+}
+
+/** Files a release must never contain: the release metadata names from the SPEC. */
+const RESERVED = new Set(['REVISION', 'REVISION_TIME', 'BAD_RELEASE']);
+
+export async function scanSource(dir: string, exclude: string[]): Promise<SourceTree> {
+  const excluded = compileExcludes(exclude);
+  const entries: SourceEntry[] = [];
+  let totalBytes = 0;
+  let files = 0;
+  try {
+    const st = await lstat(dir);
+    if (!st.isDirectory()) throw new DeployError(`source.dir ${dir} is not a directory`, { step: 'scan' });
+  } catch (e) {
+    if (e instanceof DeployError) throw e;
+    throw new DeployError(`source.dir ${dir} does not exist (did the build run?)`, { step: 'scan' });
+  }
+  async function walk(rel: string): Promise<void> {
+    const abs = rel ? path.join(dir, rel) : dir;
+    const items = await readdir(abs, { withFileTypes: true });
+    items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const it of items) {
+      const r = rel ? `${rel}/${it.name}` : it.name;
+      if (excluded(r)) continue;
+      if (!rel && RESERVED.has(it.name)) continue;
+      if (it.name.startsWith('.ee-')) continue; // reserved for ee-deploy metadata inside releases
+      const st = await lstat(path.join(dir, r));
+      if (st.isDirectory()) {
+        entries.push({ path: r, type: 'dir', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
+        await walk(r);
+      } else if (st.isSymbolicLink()) {
+        entries.push({ path: r, type: 'symlink', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
+      } else if (st.isFile()) {
+        entries.push({ path: r, type: 'file', size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
+        totalBytes += st.size;
+        files++;
+      }
+      // sockets, fifos, devices are not deployable: skipped
+    }
+  }
+  await walk('');
+  return { dir, entries, totalBytes, files };
+}
+
+/** A cheap fingerprint of the tree (paths, sizes, mtimes, modes) when there is no git commit. */
+export function treeFingerprint(tree: SourceTree): string {
+  const h = createHash('sha256');
+  for (const e of tree.entries) h.update(`${e.type}\0${e.path}\0${e.size}\0${Math.floor(e.mtimeMs)}\0${e.mode}\n`);
+  return h.digest('hex').slice(0, 40);
+}
+
+/** tar stream of exactly `paths` (relative to dir), directories not recursed. */
+export async function tarStream(dir: string, paths: string[], opts: { gzip: boolean | number }): Promise<Readable> {
+  const tar = await import('tar');
+  const gzip = opts.gzip === false ? false : { level: opts.gzip === true ? 6 : opts.gzip };
+  // `portable` drops uid/gid/user names so the server's user owns the files
+  return tar.create({ cwd: dir, portable: true, noDirRecurse: true, gzip, noMtime: false }, paths.length ? paths : []) as unknown as Readable;
+}

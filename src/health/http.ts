@@ -1,0 +1,136 @@
+/**
+ * One attempt of an HTTP health check, requested from the deploying machine with undici.
+ * The per-attempt timeout covers connect + headers + body. Redirects are not followed: a 3xx
+ * counts as its status (it fails unless `expect.status` lists it).
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { Agent, request } from 'undici';
+import type { HealthCheck } from '../config/schema.js';
+import { formatSeconds } from './backoff.js';
+
+/** at most this much of the body is read (and searched for `body_contains`) */
+export const MAX_BODY_BYTES = 1 << 20;
+
+export interface AttemptOutcome {
+  ok: boolean;
+  /** one line, e.g. `HTTP 500`, `timed out after 5.00s`, `connection refused` */
+  detail: string;
+  /** true when the caller's signal (not the timeout) ended the attempt */
+  aborted?: boolean;
+}
+
+type HttpCheck = Pick<HealthCheck, 'http' | 'method' | 'headers' | 'expect' | 'insecure'>;
+
+/** One dispatcher per check: no keep-alive (each attempt is a fresh connection), TLS verification unless `insecure`. */
+export function createHttpAgent(check: Pick<HealthCheck, 'insecure'>, timeoutMs: number): Agent {
+  return new Agent({
+    pipelining: 0,
+    // the attempt's own timer (httpAttempt) is what ends an attempt; these are only a backstop
+    connect: { rejectUnauthorized: check.insecure !== true, timeout: timeoutMs + 1000 },
+    headersTimeout: timeoutMs + 1000,
+    bodyTimeout: timeoutMs + 1000,
+  });
+}
+
+export function statusExpected(status: number, expected: number | number[] | undefined): boolean {
+  if (expected === undefined) return status >= 200 && status <= 299;
+  return Array.isArray(expected) ? expected.includes(status) : status === expected;
+}
+
+function expectedText(expected: number | number[] | undefined): string {
+  if (expected === undefined) return '2xx';
+  return Array.isArray(expected) ? expected.join(', ') : String(expected);
+}
+
+const NETWORK_CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'DNS lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_SOCKET: 'connection closed',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+  UND_ERR_HEADERS_TIMEOUT: 'timed out waiting for the response headers',
+  UND_ERR_BODY_TIMEOUT: 'timed out reading the response body',
+};
+
+/** A one-line description of a request error (undici, TLS or socket). */
+export function describeHttpError(err: unknown): string {
+  let e: unknown = err;
+  // undici and fetch wrap the socket error in `cause`
+  for (let depth = 0; depth < 3 && e instanceof Error; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && NETWORK_CODES[code]) return NETWORK_CODES[code];
+    if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME|ALTNAME/.test(code)) return `TLS error: ${oneLine(e.message)} (${code})`;
+    if (e.cause === undefined) break;
+    e = e.cause;
+  }
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${oneLine(err.message)} (${code})` : oneLine(err.message);
+  }
+  return oneLine(String(err));
+}
+
+export function oneLine(s: string): string {
+  return s.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+/** Run one attempt. Never throws: errors become a failed outcome (`aborted` when `signal` fired). */
+export async function httpAttempt(check: HttpCheck, agent: Agent, timeoutMs: number, signal?: AbortSignal): Promise<AttemptOutcome> {
+  const url = check.http!;
+  const ctl = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ctl.abort(new Error(`timed out after ${formatSeconds(timeoutMs)}`));
+  }, timeoutMs);
+  const onAbort = (): void => ctl.abort(new Error('aborted'));
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  const expected = check.expect?.status;
+  const needle = check.expect?.body_contains;
+  try {
+    const headers: Record<string, string> = { 'user-agent': 'ee-deploy health-check', ...(check.headers ?? {}) };
+    const res = await request(url, {
+      method: check.method ?? 'GET',
+      headers,
+      dispatcher: agent,
+      signal: ctl.signal,
+    });
+    res.body.on('error', () => {}); // destroying it below (or on abort) must not surface as an uncaught error
+    if (!statusExpected(res.statusCode, expected)) {
+      res.body.destroy();
+      const location = res.statusCode >= 300 && res.statusCode < 400 && typeof res.headers.location === 'string' ? ` -> ${oneLine(res.headers.location)}` : '';
+      const want = expected === undefined ? '' : `, expected ${expectedText(expected)}`;
+      return { ok: false, detail: `HTTP ${res.statusCode}${location}${want}` };
+    }
+    // Read the body (bounded) so the timeout covers it, searching for `body_contains` on the way.
+    const decoder = new StringDecoder('utf8');
+    let size = 0;
+    let tail = '';
+    let found = !needle;
+    for await (const chunk of res.body) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      const take = Math.min(buf.length, MAX_BODY_BYTES - size);
+      size += take;
+      if (!found && needle) {
+        const window = tail + decoder.write(take < buf.length ? buf.subarray(0, take) : buf);
+        if (window.includes(needle)) found = true;
+        tail = window.slice(Math.max(0, window.length - needle.length + 1));
+      }
+      if (size >= MAX_BODY_BYTES || (found && needle)) break; // leaving the loop destroys the body
+    }
+    if (!found && needle) found = (tail + decoder.end()).includes(needle);
+    if (!found) return { ok: false, detail: `HTTP ${res.statusCode} but the body does not contain ${JSON.stringify(needle)}` };
+    return { ok: true, detail: `HTTP ${res.statusCode}` };
+  } catch (err) {
+    if (signal?.aborted) return { ok: false, detail: 'aborted', aborted: true };
+    if (timedOut) return { ok: false, detail: `timed out after ${formatSeconds(timeoutMs)}` };
+    return { ok: false, detail: describeHttpError(err) };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}

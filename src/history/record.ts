@@ -1,0 +1,54 @@
+/**
+ * History on the server: `<path>/.ee-deploy/history.jsonl`, one JSON object per line, append-only.
+ * revisions.log: Capistrano's wording, one line per deploy/rollback.
+ */
+import { redactDeep } from '../config/secrets.js';
+
+export type HistoryAction = 'deploy' | 'rollback';
+export type HistoryStatus = 'success' | 'failed' | 'rolled_back' | 'needs_human' | 'interrupted';
+
+export interface HistoryRecord {
+  id: string; // release id deployed / rolled back to
+  action: HistoryAction;
+  status: HistoryStatus;
+  from?: string; // release current pointed at before
+  user: string;
+  machine: string;
+  env: string;
+  commit?: string;
+  branch?: string;
+  started: string; // ISO
+  duration_ms: number;
+  message?: string;
+  error?: string;
+  warnings?: string[];
+  hosts?: string[];
+}
+
+/** One line of JSON, secrets redacted. */
+export function historyLine(r: HistoryRecord): string {
+  return JSON.stringify(redactDeep(r));
+}
+
+export function parseHistory(text: string): HistoryRecord[] {
+  const out: HistoryRecord[] = [];
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (!t) continue;
+    try {
+      const v = JSON.parse(t) as HistoryRecord;
+      if (v && typeof v === 'object' && typeof v.id === 'string') out.push(v);
+    } catch {
+      // a torn line from a killed writer is skipped, not fatal
+    }
+  }
+  return out;
+}
+
+export function deployedLine(o: { branch?: string; sha?: string; release: string; user: string }): string {
+  return `Branch ${o.branch ?? 'HEAD'} (at ${o.sha ? o.sha.slice(0, 7) : 'unknown'}) deployed as release ${o.release} by ${o.user}`;
+}
+
+export function rolledBackLine(o: { user: string; release: string }): string {
+  return `${o.user} rolled back to release ${o.release}`;
+}

@@ -1,0 +1,42 @@
+/** The remote tree (SPEC section 4), Capistrano-compatible. Pure path arithmetic. */
+import { posix } from 'node:path';
+import { assertReleaseId } from './release-id.js';
+
+export interface Layout {
+  root: string;
+  releases: string;
+  current: string;
+  shared: string;
+  revisions: string;
+  meta: string;
+  lock: string;
+  lockInfo: string;
+  history: string;
+  staging: string;
+  release(id: string): string;
+  stagingFor(id: string): string;
+}
+
+export function layout(root: string): Layout {
+  const j = (...p: string[]) => posix.join(root, ...p);
+  return {
+    root,
+    releases: j('releases'),
+    current: j('current'),
+    shared: j('shared'),
+    revisions: j('revisions.log'),
+    meta: j('.ee-deploy'),
+    lock: j('.ee-deploy', 'lock'),
+    lockInfo: j('.ee-deploy', 'lock', 'info'),
+    history: j('.ee-deploy', 'history.jsonl'),
+    staging: j('.ee-deploy', 'staging'),
+    release: (id) => j('releases', assertReleaseId(id)),
+    stagingFor: (id) => j('.ee-deploy', 'staging', assertReleaseId(id)),
+  };
+}
+
+/** relative symlink target from `releases/<id>/<rel>` to `shared/<rel>` */
+export function sharedLinkTarget(rel: string): string {
+  const depth = rel.split('/').filter(Boolean).length;
+  return `${'../'.repeat(depth + 1)}shared/${rel}`;
+}

@@ -1,0 +1,45 @@
+/** Opens the right Transport for a host: local, SSH (ssh2 loaded lazily), or dry-run. */
+import type { ResolvedHost } from '../config/resolve.js';
+import { ConnectionError, EeError } from '../errors.js';
+import { DryRunTransport } from './dry-run.js';
+import { LocalTransport } from './local.js';
+import type { Transport } from './types.js';
+
+export interface OpenOptions {
+  interactive: boolean;
+  dryRun?: boolean;
+  print?: (host: string, text: string) => void;
+  connectTimeoutMs?: number;
+}
+
+export async function openTransport(host: ResolvedHost, o: OpenOptions): Promise<Transport> {
+  if (o.dryRun) return new DryRunTransport(host.id, host.local, o.print ?? (() => {}));
+  if (host.local) return new LocalTransport(host.id);
+  const { connectSsh } = await import('./ssh/connect.js');
+  return connectSsh(host, { interactive: o.interactive, connectTimeoutMs: o.connectTimeoutMs });
+}
+
+/** Opens every host's transport; if any fails, closes the others and throws the first error. */
+export async function openAll(hosts: ResolvedHost[], o: OpenOptions, maxParallel = 10): Promise<Map<string, Transport>> {
+  const out = new Map<string, Transport>();
+  const errors: unknown[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < hosts.length) {
+      const h = hosts[next++];
+      try {
+        out.set(h.id, await openTransport(h, o));
+      } catch (e) {
+        errors.push(e instanceof EeError ? e : new ConnectionError(`${h.id}: ${(e as Error).message}`, { cause: e, host: h.id }));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(maxParallel, hosts.length) }, worker));
+  if (errors.length) {
+    await Promise.allSettled([...out.values()].map((t) => t.close()));
+    const first = errors[0] as EeError;
+    if (errors.length > 1) first.message += ` (and ${errors.length - 1} more host(s) failed to connect)`;
+    throw first;
+  }
+  return out;
+}
