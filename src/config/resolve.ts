@@ -81,6 +81,7 @@ function resolveHost(h: HostConfig, env: EnvironmentConfig, loaded: LoadedConfig
     roles: h.roles,
     tags: h.tags,
     jump: h.jump,
-    identityFile: h.identity_file,
+    // relative key paths are relative to the config file; `~` follows $HOME (expanded by the SSH layer)
+    identityFile: h.identity_file && !h.identity_file.startsWith('~') ? path.resolve(loaded.dir, h.identity_file) : h.identity_file,
   };
 }

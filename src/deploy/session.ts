@@ -84,6 +84,19 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
   const deadline = Date.now() + (o.lockWaitMs ?? 0);
   const lockStep = o.reporter.step('taking the deploy lock');
   let announcedWait = false;
+  if (o.dryRun) {
+    // read the real state, take no lock
+    await Promise.all(
+      sessions.map(async (s) => {
+        const r = await execChecked(s.t, openScript(s.host.path, { readOnly: true }), 'open', { readOnly: true });
+        s.state = parseState(r.stdout);
+        const info = parseLock(s.state.lock.info);
+        if (s.state.lock.status === 'held') o.reporter.warn(`${s.host.id}: the deploy lock is held by ${info ? describeHolder(info) : 'an unknown holder'}; a real run would stop here`);
+      }),
+    );
+    lockStep.succeed('dry run: state read, no lock taken');
+    return;
+  }
   for (;;) {
     const breakTokens = new Map<string, string>();
     // take the lock where we do not hold it yet
@@ -93,7 +106,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
         .filter((s) => !s.locked)
         .map(async (s) => {
           const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), breakToken: breakTokens.get(s.host.id) }), 'open');
-          const st = o.dryRun ? { ...parseState(r.stdout), lock: { status: 'acquired' as const } } : parseState(r.stdout);
+          const st = parseState(r.stdout);
           if (st.lock.status === 'acquired') {
             s.locked = true;
             s.state = st;

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { DeployError } from '../errors.js';
 import { compileExcludes } from './exclude.js';
 
@@ -78,5 +78,7 @@ export async function tarStream(dir: string, paths: string[], opts: { gzip: bool
   const tar = await import('tar');
   const gzip = opts.gzip === false ? false : { level: opts.gzip === true ? 6 : opts.gzip };
   // `portable` drops uid/gid/user names so the server's user owns the files
-  return tar.create({ cwd: dir, portable: true, noDirRecurse: true, gzip, noMtime: false }, paths.length ? paths : []) as unknown as Readable;
+  const pack = tar.create({ cwd: dir, portable: true, noDirRecurse: true, gzip, noMtime: false }, paths);
+  // node-tar streams are minipass streams; transports take a Node Readable
+  return Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
 }

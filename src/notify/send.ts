@@ -67,7 +67,7 @@ export async function sendNotifications(cfg: NotificationsConfig | undefined, ev
   const globalOn = cfg.on ?? ['success', 'failure', 'rollback'];
   const list = jobs(cfg, safeEvent);
   if (!list.length) return [];
-  const dispatcher = new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 1000, pipelining: 0 });
+  const dispatcher = new Agent({ connect: { timeout: timeoutMs }, pipelining: 0 /* no keep-alive: nothing lingers after the run */ });
   try {
     const settled = await Promise.allSettled(
       list.map(async (job): Promise<ChannelResult> => {

@@ -1,6 +1,7 @@
 /**
- * --dry-run: records the commands a run would execute (display form: secrets as ***), runs nothing,
- * never connects. Every command "succeeds" with empty output.
+ * --dry-run: wraps the host's real transport (so the plan uses the real state), executes only
+ * commands marked `readOnly`, and prints every other command (display form: secrets as ***)
+ * instead of running it; those "succeed" with empty output.
  */
 import { redact } from '../config/secrets.js';
 import type { Cmd } from '../remote/shell.js';
@@ -9,14 +10,16 @@ import type { ExecOptions, ExecResult, Transport } from './types.js';
 export class DryRunTransport implements Transport {
   readonly isLocal: boolean;
   readonly commands: string[] = [];
+  readonly host: string;
   constructor(
-    readonly host: string,
-    local: boolean,
+    private readonly inner: Transport,
     private readonly print: (host: string, text: string) => void,
   ) {
-    this.isLocal = local;
+    this.isLocal = inner.isLocal;
+    this.host = inner.host;
   }
   async exec(command: Cmd, options: ExecOptions = {}): Promise<ExecResult> {
+    if (options.readOnly) return this.inner.exec(command, options);
     const text = redact(command.display);
     this.commands.push(text);
     this.print(this.host, options.stdin !== undefined ? `${text}\n  (stdin: release archive)` : text);
@@ -24,5 +27,7 @@ export class DryRunTransport implements Transport {
     if (s && typeof s === 'object' && 'resume' in s && typeof s.resume === 'function') s.resume();
     return { code: 0, stdout: '', stderr: '' };
   }
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.inner.close();
+  }
 }

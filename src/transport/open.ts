@@ -13,7 +13,7 @@ export interface OpenOptions {
 }
 
 export async function openTransport(host: ResolvedHost, o: OpenOptions): Promise<Transport> {
-  if (o.dryRun) return new DryRunTransport(host.id, host.local, o.print ?? (() => {}));
+  if (o.dryRun) return new DryRunTransport(await openTransport(host, { ...o, dryRun: false }), o.print ?? (() => {}));
   if (host.local) return new LocalTransport(host.id);
   const { connectSsh } = await import('./ssh/connect.js');
   return connectSsh(host, { interactive: o.interactive, connectTimeoutMs: o.connectTimeoutMs });

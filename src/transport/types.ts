@@ -15,6 +15,8 @@ export interface ExecOptions {
   /** kill the command after this many ms (exit code null, `timedOut` true) */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** the command changes nothing: a dry run may execute it for real */
+  readOnly?: boolean;
 }
 
 export interface ExecResult {

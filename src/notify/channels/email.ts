@@ -86,7 +86,12 @@ function describeSmtpError(e: unknown, timeoutMs: number): { error: string; retr
   const sys = /\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE)\b/.exec(msg)?.[1];
   if (sys) return describeNetworkError({ code: sys });
   if (err.code === 'ETIMEDOUT' || /timeout/i.test(msg)) return { error: `timed out after ${formatDuration(timeoutMs)}`, retryable: false };
-  if (err.code === 'ETLS' || /certificate|self[- ]signed|SSL|TLS/i.test(msg)) return { error: `TLS error: ${msg}`, retryable: false };
+  if (err.code === 'ETLS' || /certificate|self[- ]signed|SSL|TLS/i.test(msg)) {
+    // OpenSSL messages are long: keep the reason ("wrong version number", "self-signed certificate")
+    const reason = /SSL routines:[^:]*:([^:]+)/.exec(msg)?.[1] ?? msg;
+    const hint = /wrong version number|packet length too long|unknown protocol/i.test(reason) ? ' (is `secure` right for this port? 465 = secure: true, 587/25 = STARTTLS)' : '';
+    return { error: `TLS error: ${reason}${hint}`, retryable: false };
+  }
   if (err.code === 'ECONNECTION' || err.code === 'ESOCKET' || err.code === 'EDNS') return { error: msg, retryable: true };
   return { error: msg, retryable: false };
 }

@@ -293,9 +293,13 @@ export function manualLockScript(root: string, info: string): Cmd {
   );
 }
 
-/** last `limit` history lines */
+/** last `limit` history lines, each as `@@ee hist <json>` */
 export function readHistoryScript(root: string, limit: number): Cmd {
-  return script({ ...baseVars(root), N: String(Math.max(1, Math.floor(limit))) }, `[ -f "$HISTORY" ] && tail -n "$N" "$HISTORY" || true`);
+  // prefixed, so a history line can never be mistaken for one of our markers
+  return script(
+    { ...baseVars(root), N: String(Math.max(1, Math.floor(limit))) },
+    `if [ -f "$HISTORY" ]; then tail -n "$N" "$HISTORY" | while IFS= read -r l; do printf '%s\\n' "${MARK} hist $l"; done; fi`,
+  );
 }
 
 /** per-release size in KiB plus REVISION_TIME, for `ee-deploy releases` */

@@ -120,8 +120,11 @@ export class AuthPlan {
   /** One line: what was tried and what was skipped, and why. */
   summary(): string {
     const parts: string[] = [];
-    parts.push(this.tried.length ? `tried ${this.tried.join(', ')}` : 'no usable key (no ssh-agent, no IdentityFile, no ~/.ssh/id_ed25519, id_ecdsa or id_rsa)');
+    if (this.tried.length) parts.push(`tried ${this.tried.join(', ')}`);
     if (this.skipped.length) parts.push(`skipped ${this.skipped.join('; ')}`);
+    if (!this.tried.length && !this.skipped.length) {
+      parts.push('no key to offer: no ssh-agent (SSH_AUTH_SOCK is unset), no IdentityFile, no ~/.ssh/id_ed25519, id_ecdsa or id_rsa');
+    } else if (!this.tried.length) parts.unshift('no key could be offered');
     return parts.join('; ');
   }
 

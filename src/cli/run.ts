@@ -1,0 +1,61 @@
+/**
+ * The one place errors become exit codes and messages (SPEC section 2): one line on stderr,
+ * `error: ...`; with --json also a JSON document on stdout; a stack only with --verbose.
+ */
+import { redact, redactDeep } from '../config/secrets.js';
+import { EeError, ExitCode, InterruptedError } from '../errors.js';
+import { printJson, type GlobalOptions } from './context.js';
+
+export interface CommandContext {
+  signal: AbortSignal;
+}
+
+export async function runCommand(o: GlobalOptions, fn: (ctx: CommandContext) => Promise<number | void>): Promise<void> {
+  const ac = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      process.stderr.write(`\n${sig} received: cleaning up (press Ctrl-C again to exit at once)\n`);
+      ac.abort(new InterruptedError(`interrupted by ${sig}`));
+    } else {
+      process.stderr.write(`error: interrupted again; exiting without cleanup (the lock may remain: \`ee-deploy unlock\`)\n`);
+      process.exit(ExitCode.interrupted);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const code = await fn({ signal: ac.signal });
+    process.exitCode = ac.signal.aborted ? ExitCode.interrupted : (code ?? 0);
+  } catch (e) {
+    process.exitCode = reportError(e, o, ac.signal.aborted);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function reportError(e: unknown, o: GlobalOptions, aborted = false): number {
+  const ee = e instanceof EeError ? e : undefined;
+  let code: number = ee ? ee.exitCode : ExitCode.failed;
+  if (aborted && code !== ExitCode.needsHuman) code = ExitCode.interrupted;
+  const message = redact(oneLine(ee ? ee.message : `unexpected error: ${(e as Error)?.message ?? String(e)}`));
+  if (o.json) {
+    printJson(
+      redactDeep({
+        ok: false,
+        exitCode: code,
+        error: { message, type: ee?.name ?? 'Error', host: ee?.host, step: ee?.step, hosts: (ee as { hosts?: unknown })?.hosts },
+        result: ee?.result,
+      }),
+    );
+  }
+  process.stderr.write(`error: ${message}\n`);
+  if (o.verbose && e instanceof Error && e.stack) process.stderr.write(redact(e.stack) + '\n');
+  return code;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}

@@ -1,0 +1,112 @@
+/**
+ * Read-only and lock-only operations: releases, history, check, lock, unlock. One exec per host.
+ */
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
+import { ConnectionError, EeError, LockHeldError } from '../errors.js';
+import { parseHistory, type HistoryRecord } from '../history/record.js';
+import { describeHolder, parseLock, serializeLock, type LockInfo } from '../remote/commands/lock.js';
+import { forceUnlockScript, manualLockScript, MARK, openScript, parseState, readHistoryScript, releaseDetailsScript, writableScript, type ParsedState } from '../remote/commands/scripts.js';
+import { lines } from '../remote/shell.js';
+import { compareReleaseIds } from '../remote/release-id.js';
+import { openTransport } from '../transport/open.js';
+import type { Transport } from '../transport/types.js';
+import { forEachLimited } from './deploy.js';
+import { machineName } from './identity.js';
+
+export interface HostView {
+  host: string;
+  ok: boolean;
+  error?: string;
+  exitCode?: number;
+  state?: ParsedState;
+  lock?: LockInfo;
+  sizes: Record<string, { kb: number; time?: string }>;
+  history: HistoryRecord[];
+  writable?: boolean;
+}
+
+async function onEachHost<T>(config: ResolvedConfig, hosts: ResolvedHost[], interactive: boolean, fn: (t: Transport, h: ResolvedHost) => Promise<T>): Promise<{ host: ResolvedHost; value?: T; error?: EeError }[]> {
+  const out: { host: ResolvedHost; value?: T; error?: EeError }[] = hosts.map((host) => ({ host }));
+  await forEachLimited(out, config.env.max_parallel, async (slot) => {
+    let t: Transport | undefined;
+    try {
+      t = await openTransport(slot.host, { interactive });
+      slot.value = await fn(t, slot.host);
+    } catch (e) {
+      slot.error = e instanceof EeError ? e : new ConnectionError(`${slot.host.id}: ${(e as Error).message}`, { host: slot.host.id });
+    } finally {
+      await t?.close().catch(() => {});
+    }
+  });
+  return out;
+}
+
+/** state + release sizes + history tail, in one exec per host */
+export async function inspectHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; historyLimit?: number; checkWritable?: boolean }): Promise<HostView[]> {
+  const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
+    const parts = [openScript(h.path, { readOnly: true }), releaseDetailsScript(h.path), readHistoryScript(h.path, o.historyLimit ?? 50)];
+    if (o.checkWritable) parts.push(writableScript(h.path));
+    const r = await t.exec(lines(...parts), { readOnly: true });
+    if (r.code !== 0) throw new EeError(`${h.id}: inspecting ${h.path} failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 1, { host: h.id });
+    return r.stdout;
+  });
+  return res.map(({ host, value, error }) => {
+    if (error || value === undefined) return { host: host.id, ok: false, error: error?.message, exitCode: error?.exitCode, sizes: {}, history: [] };
+    const state = parseState(value);
+    const sizes: HostView['sizes'] = {};
+    const hist: string[] = [];
+    let writable: boolean | undefined;
+    for (const line of value.split('\n')) {
+      if (line.startsWith(`${MARK} size `)) {
+        const [id, kb, ...time] = line.slice(MARK.length + 6).split(' ');
+        sizes[id] = { kb: Number(kb), time: time.join(' ') || undefined };
+      } else if (line.startsWith(`${MARK} hist `)) hist.push(line.slice(MARK.length + 6));
+      else if (line.startsWith(`${MARK} writable`)) writable = true;
+      else if (line.startsWith(`${MARK} notwritable`)) writable = false;
+    }
+    return { host: host.id, ok: true, state, lock: parseLock(state.lock.info), sizes, history: parseHistory(hist.join('\n')), writable };
+  });
+}
+
+/** `ee-deploy lock`: hold the lock by hand on every host (all or none). */
+export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; user: string; message?: string }): Promise<{ host: string; ok: boolean; error?: string }[]> {
+  const info: LockInfo = { user: o.user, machine: machineName(), pid: process.pid, time: new Date().toISOString(), message: o.message, command: 'lock', token: randomBytes(12).toString('hex'), manual: true, env: config.envName };
+  const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
+    const r = await t.exec(manualLockScript(h.path, serializeLock(info)));
+    const st = parseState(r.stdout);
+    if (r.code !== 0) throw new EeError(`${h.id}: cannot create the lock in ${h.path}: ${r.stderr.trim().split('\n').pop() ?? ''}`, 1, { host: h.id });
+    if (st.lock.status !== 'acquired') {
+      const holder = parseLock(st.lock.info);
+      throw new LockHeldError(`${h.id}: already locked by ${holder ? describeHolder(holder) : 'an unknown holder'}`, holder, h.id);
+    }
+    return true;
+  });
+  return res.map(({ host, error }) => ({ host: host.id, ok: !error, error: error?.message, exitCode: error?.exitCode }));
+}
+
+/** `ee-deploy unlock`: remove the lock on every host, reporting what it held. */
+export async function unlockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean }): Promise<{ host: string; ok: boolean; held?: string; error?: string; exitCode?: number }[]> {
+  const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
+    const r = await t.exec(forceUnlockScript(h.path));
+    if (r.code !== 0) throw new EeError(`${h.id}: cannot remove the lock: ${r.stderr.trim().split('\n').pop() ?? ''}`, 1, { host: h.id });
+    const st = parseState(r.stdout);
+    if (st.lock.status !== 'held') return undefined;
+    const info = parseLock(st.lock.info);
+    return info ? describeHolder(info) : 'an unknown holder';
+  });
+  return res.map(({ host, value, error }) => ({ host: host.id, ok: !error, held: value, error: error?.message, exitCode: error?.exitCode }));
+}
+
+export function sortedReleases(v: HostView): string[] {
+  return (v.state?.releases ?? []).map((r) => r.id).sort(compareReleaseIds);
+}
+
+export function localUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * `ee-deploy rollback`: switch `current` back to the previous complete release (or a named one)
+ * on every host, run after_rollback hooks and the post health checks, record and notify.
+ */
+import { formatDuration } from '../config/duration.js';
+import { redact } from '../config/secrets.js';
+import { DeployError, EeError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
+import { historyLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
+import { finishScript, switchScript } from '../remote/commands/scripts.js';
+import { layout } from '../remote/layout.js';
+import { isReleaseId } from '../remote/release-id.js';
+import { notify, runChecks, type CheckOutcome } from './checks.js';
+import type { RunOptions } from './context.js';
+import { forEachLimited } from './deploy.js';
+import { machineName, performer } from './identity.js';
+import { previousRelease } from './plan.js';
+import { userOutput } from './remote.js';
+import { openSessions, releaseLocks, type HostSession } from './session.js';
+
+export interface RollbackOptions extends RunOptions {
+  /** explicit target release id; default: the previous release on each host */
+  release?: string;
+  message?: string;
+  /** asked after the plan is known (TTY only); false = abort without changes */
+  confirm?: (plan: RollbackPlanEntry[]) => Promise<boolean>;
+}
+
+export interface RollbackPlanEntry {
+  host: string;
+  from?: string;
+  to: string;
+}
+
+export interface RollbackResult {
+  ok: boolean;
+  action: 'rollback';
+  project: string;
+  env: string;
+  release: string;
+  status: HistoryStatus | 'cancelled';
+  user: string;
+  durationMs: number;
+  hosts: { host: string; from?: string; current?: string; state: string; error?: string }[];
+  warnings: string[];
+  health?: CheckOutcome[];
+  dryRun?: boolean;
+}
+
+export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
+  const { config, reporter } = o;
+  if (o.release !== undefined && !isReleaseId(o.release)) throw new UsageError(`invalid release id "${o.release}" (expected 14 digits, e.g. 20261122093000)`);
+  const started = Date.now();
+  const startedIso = new Date(started).toISOString();
+  const user = await performer(config.dir, o.env);
+  const warnings: string[] = [];
+  const sessions = await openSessions({ config, hosts: o.hosts ?? config.hosts, reporter, user, command: 'rollback', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal });
+  const health: CheckOutcome[] = [];
+  try {
+    const plan = sessions.hosts.map((s) => ({ s, entry: planFor(s, o.release) }));
+    const target = plan[0].entry.to;
+    const result: RollbackResult = {
+      ok: false,
+      action: 'rollback',
+      project: config.project,
+      env: config.envName,
+      release: target,
+      status: 'cancelled',
+      user,
+      durationMs: 0,
+      hosts: plan.map(({ entry }) => ({ host: entry.host, from: entry.from, current: entry.from, state: 'unchanged' })),
+      warnings,
+      dryRun: o.dryRun || undefined,
+    };
+    for (const { entry } of plan) reporter.info(`${entry.host}: ${entry.from ?? '(none)'} -> ${entry.to}`);
+    if (o.confirm && !o.dryRun && !(await o.confirm(plan.map((p) => p.entry)))) {
+      await releaseLocks(sessions);
+      reporter.info('rollback cancelled; nothing was changed');
+      result.durationMs = Date.now() - started;
+      return result;
+    }
+    const failures: HostState[] = [];
+    const step = reporter.step(`rolling back to ${new Set(plan.map((p) => p.entry.to)).size === 1 ? target : 'the previous releases'}`);
+    await forEachLimited(plan, config.env.max_parallel, async ({ s, entry }) => {
+      const r = await s.t
+        .exec(switchScript({ root: s.host.path, id: entry.to, hooks: config.raw.hooks.after_rollback, hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_RELEASE: entry.to, EE_RELEASE_PATH: layout(s.host.path).release(entry.to), EE_DEPLOY_PATH: s.host.path, EE_PREVIOUS_RELEASE: entry.from ?? '', EE_HOST: s.host.id, EE_USER: user }, phase: 'after_rollback', clearBad: o.release !== undefined }), { onStdout: (d) => reporter.output(s.host.id, d) })
+        .catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+      const h = result.hosts.find((x) => x.host === s.host.id)!;
+      if (r.stdout.includes(`@@ee switched ${entry.to}`) || o.dryRun) {
+        h.current = entry.to;
+        h.state = 'rolled_back';
+      }
+      if (r.code !== 0 && !o.dryRun) {
+        const detail = redact(userOutput(r).split('\n').pop() ?? '');
+        h.state = h.current === entry.to ? 'rolled_back, after_rollback hook failed' : 'failed';
+        h.error = `${s.host.id}: ${h.current === entry.to ? 'after_rollback hook failed' : 'rollback failed'}${detail ? `: ${detail}` : ''}`;
+        failures.push({ host: s.host.id, state: h.error, current: h.current });
+      }
+    });
+    if (failures.length) step.fail('rollback failed');
+    else step.succeed(`current -> ${target}${plan.length > 1 ? ` on ${plan.length} hosts` : ''}`);
+    const post = await runChecks(o, 'post', sessions.hosts.map((s) => ({ host: s.host.id, transport: s.t, cwd: layout(s.host.path).current })));
+    if (post) health.push(post);
+    const durationMs = Date.now() - started;
+    const healthy = !post || post.ok;
+    result.status = failures.length === 0 && healthy ? 'success' : 'failed';
+    result.ok = result.status === 'success';
+    result.durationMs = durationMs;
+    result.health = health.length ? health : undefined;
+    const error = failures[0]?.state ?? (post && !post.ok ? post.summary : undefined);
+    if (!o.dryRun) {
+      const notes = await notify(o, { level: result.ok ? 'rollback' : 'failure', action: 'rollback', user, release: target, previousRelease: plan[0].entry.from, hosts: sessions.hosts.map((s) => s.host.id), durationMs, status: result.status, error }, warnings);
+      void notes;
+    }
+    await forEachLimited(plan, config.env.max_parallel, async ({ s, entry }) => {
+      const h = result.hosts.find((x) => x.host === s.host.id)!;
+      const record: HistoryRecord = {
+        id: entry.to,
+        action: 'rollback',
+        status: result.status as HistoryStatus,
+        from: entry.from,
+        user,
+        machine: machineName(),
+        env: config.envName,
+        started: startedIso,
+        duration_ms: durationMs,
+        message: o.message,
+        error,
+        warnings: warnings.length ? warnings : undefined,
+        hosts: sessions.hosts.map((x) => x.host.id),
+      };
+      const r = await s.t
+        .exec(finishScript({ root: s.host.path, historyLine: historyLine(record), revisionsLine: h.current === entry.to ? rolledBackLine({ user, release: entry.to }) : undefined, unlockToken: sessions.token }))
+        .catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+      if (r.code === 0) s.locked = false;
+    });
+    await releaseLocks(sessions);
+    if (failures.some((f) => f.current !== plan.find((p) => p.entry.host === f.host)?.entry.to)) {
+      const err = new NeedsHumanError(redact(`rollback failed: ${failures.map((f) => f.state).join('; ')}`), failures);
+      err.result = result;
+      throw err;
+    }
+    if (!result.ok) {
+      const err = new DeployError(redact(`rollback to ${target} done, but ${error}`));
+      err.result = result;
+      throw err;
+    }
+    reporter.success(`rolled back ${config.project} on ${config.envName} to ${target} (${formatDuration(durationMs)})${o.dryRun ? ' [dry run: nothing was changed]' : ''}`);
+    return result;
+  } catch (e) {
+    await releaseLocks(sessions);
+    throw e;
+  } finally {
+    await sessions.close();
+  }
+}
+
+function planFor(s: HostSession, release: string | undefined): RollbackPlanEntry {
+  const { state } = s;
+  if (release) {
+    if (!state.releases.some((r) => r.id === release)) {
+      const known = state.releases.map((r) => r.id).slice(-5).join(', ') || 'none';
+      throw new UsageError(`${s.host.id}: release ${release} does not exist (newest releases: ${known})`);
+    }
+    if (state.current === release) throw new UsageError(`${s.host.id}: release ${release} is already current`);
+    return { host: s.host.id, from: state.current, to: release };
+  }
+  const prev = previousRelease(state.releases, state.current);
+  if (!prev) {
+    throw new EeError(`${s.host.id}: no previous release to roll back to (current: ${state.current ?? 'none'}; releases: ${state.releases.map((r) => r.id + (r.bad ? ' [bad]' : '')).join(', ') || 'none'})`, 1);
+  }
+  return { host: s.host.id, from: state.current, to: prev };
+}

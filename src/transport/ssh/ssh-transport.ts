@@ -1,0 +1,324 @@
+/**
+ * `Transport` over one ssh2 connection (SSHKit's Netssh backend). Every `exec` opens a channel on
+ * the same connection; at most `maxChannels` run at once (OpenSSH's MaxSessions defaults to 10),
+ * the rest wait their turn. A server that allows fewer sessions is detected (a channel refused
+ * while others are open): the cap drops to what it allows and the command waits for a slot. A command resolves on the channel's `close` with the code captured on
+ * `exit` (node-ssh's rule); stdin is always ended; channels are closed when a command settles.
+ * A connection that drops while commands run rejects them with a ConnectionError (exit 3).
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { Readable } from 'node:stream';
+import type { Client, ClientChannel } from 'ssh2';
+import { ConnectionError } from '../../errors.js';
+import type { Cmd } from '../../remote/shell.js';
+import { OutputBuffer } from '../output-buffer.js';
+import type { ExecOptions, ExecResult, Transport } from '../types.js';
+
+export const DEFAULT_MAX_CHANNELS = 8;
+/**
+ * After a timeout or abort, how long to wait for the channel to close before giving up on it.
+ * OpenSSH refuses signal requests for root logins ("session signalling requires privilege
+ * separation"): there the command keeps running on the server until it ends by itself, and its
+ * session stays open on the server until then; we stop waiting for it after this grace.
+ */
+const KILL_GRACE_MS = 1000;
+
+/**
+ * `ClientChannel.signal()` only sends while our side of the channel is writable, i.e. never after
+ * stdin was ended, which is always the case here; so send the request on the protocol directly.
+ * OpenSSH >= 8.1 honours it (killpg of the command); older servers ignore it and the channel is
+ * closed anyway.
+ */
+function sendSignal(ch: ClientChannel, name: string): void {
+  const c = ch as unknown as { outgoing?: { id: number; state: string }; _client?: { _protocol?: { signal(id: number, sig: string): void } } };
+  try {
+    if ((c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') && c._client?._protocol) c._client._protocol.signal(c.outgoing.id, name);
+    else ch.signal(name);
+  } catch {
+    /* closed, or not supported */
+  }
+}
+
+/** a channel was refused while others were open: wait for a slot and try again */
+class ChannelRefused extends Error {}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export interface SshTransportInit {
+  /** host id as shown to users (ResolvedHost.id) */
+  host: string;
+  /** `user@host:port` for messages */
+  label: string;
+  client: Client;
+  /** jump-host connections, outermost first; closed after `client` */
+  jumps?: Client[];
+  maxChannels?: number;
+}
+
+export class SshTransport implements Transport {
+  readonly isLocal = false;
+  readonly host: string;
+  /** `user@host:port` */
+  readonly label: string;
+  private readonly client: Client;
+  private readonly jumps: Client[];
+  private maxChannels: number;
+  private active = 0;
+  private readonly waiters: Waiter[] = [];
+  private readonly running = new Set<(e: Error) => void>();
+  private closing = false;
+  private lostError?: ConnectionError;
+  private closedPromise: Promise<void>;
+
+  constructor(init: SshTransportInit) {
+    this.host = init.host;
+    this.label = init.label;
+    this.client = init.client;
+    this.jumps = init.jumps ?? [];
+    this.maxChannels = Math.max(1, init.maxChannels ?? DEFAULT_MAX_CHANNELS);
+    let markClosed!: () => void;
+    this.closedPromise = new Promise<void>((r) => (markClosed = r));
+    let lastError: Error | undefined;
+    this.client.on('error', (e: Error) => {
+      lastError = e;
+      this.lost(e.message, e);
+    });
+    this.client.on('end', () => this.lost(lastError?.message ?? 'closed by the remote host', lastError));
+    this.client.on('close', () => {
+      this.lost(lastError?.message ?? 'closed by the remote host', lastError);
+      markClosed();
+    });
+    for (const j of this.jumps) j.on('error', () => {}); // failures surface through the target's socket
+  }
+
+  /** true until close() or a dropped connection */
+  get alive(): boolean {
+    return !this.closing && !this.lostError;
+  }
+
+  private lost(reason: string, cause?: unknown): void {
+    if (this.closing || this.lostError) return;
+    this.lostError = new ConnectionError(`connection to ${this.label} lost: ${reason}`, { cause, host: this.host });
+    const err = this.lostError;
+    for (const fail of [...this.running]) fail(err);
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+
+  /** current cap on concurrent channels (lowered when the server refuses channels) */
+  get channelLimit(): number {
+    return this.maxChannels;
+  }
+
+  private acquire(front = false): Promise<void> {
+    if (this.active < this.maxChannels && this.waiters.length === 0) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      if (front) this.waiters.unshift({ resolve, reject });
+      else this.waiters.push({ resolve, reject });
+    });
+  }
+
+  private release(): void {
+    this.active--;
+    while (this.active < this.maxChannels && this.waiters.length) {
+      this.active++;
+      this.waiters.shift()!.resolve();
+    }
+  }
+
+  private unusable(): ConnectionError | undefined {
+    if (this.lostError) return new ConnectionError(this.lostError.message, { cause: this.lostError.cause, host: this.host });
+    if (this.closing) return new ConnectionError(`connection to ${this.label} is closed`, { host: this.host });
+    return undefined;
+  }
+
+  async exec(command: Cmd, options: ExecOptions = {}): Promise<ExecResult> {
+    const bad = this.unusable();
+    if (bad) throw bad;
+    let retry = false;
+    for (;;) {
+      await this.acquire(retry);
+      try {
+        const again = this.unusable();
+        if (again) throw again;
+        return await this.run(command, options);
+      } catch (e) {
+        if (!(e instanceof ChannelRefused)) throw e;
+        retry = true;
+      } finally {
+        this.release();
+      }
+    }
+  }
+
+  private run(command: Cmd, options: ExecOptions): Promise<ExecResult> {
+    return new Promise<ExecResult>((resolve, reject) => {
+      const out = new OutputBuffer();
+      const err = new OutputBuffer();
+      const outDec = new StringDecoder('utf8');
+      const errDec = new StringDecoder('utf8');
+      let channel: ClientChannel | undefined;
+      let code: number | null | undefined;
+      let timedOut = false;
+      let aborted = false;
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      let grace: NodeJS.Timeout | undefined;
+      const stdinSrc = options.stdin instanceof Readable ? options.stdin : undefined;
+
+      const emitOut = (s: string) => {
+        if (!s) return;
+        out.push(s);
+        options.onStdout?.(s);
+      };
+      const emitErr = (s: string) => {
+        if (!s) return;
+        err.push(s);
+        options.onStderr?.(s);
+      };
+
+      const finish = (error?: Error, keepInput = false) => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        if (grace) clearTimeout(grace);
+        options.signal?.removeEventListener('abort', onAbort);
+        this.running.delete(onLost);
+        if (stdinSrc) {
+          if (channel) stdinSrc.unpipe(channel);
+          stdinSrc.off('error', onStdinError);
+          // nothing will read the rest of the input any more
+          if (!keepInput && !stdinSrc.readableEnded && !stdinSrc.destroyed) stdinSrc.destroy();
+        }
+        if (channel) {
+          emitOut(outDec.end());
+          emitErr(errDec.end());
+          try {
+            channel.close();
+          } catch {
+            /* already closed */
+          }
+        }
+        if (error) reject(error);
+        else resolve({ code: code ?? null, stdout: out.text(), stderr: err.text(), ...(timedOut ? { timedOut: true } : {}) });
+      };
+
+      const shown = command.display.length > 80 ? `${command.display.slice(0, 77)}...` : command.display;
+      const onLost = (e: Error) => finish(new ConnectionError(`${e.message} (while running: ${shown.replace(/\s+/g, ' ')})`, { cause: e, host: this.host }));
+      this.running.add(onLost);
+
+      const kill = () => {
+        if (!channel) return; // handled once the channel opens
+        sendSignal(channel, 'KILL');
+        try {
+          channel.close();
+        } catch {
+          /* already closed */
+        }
+        grace ??= setTimeout(() => finish(), KILL_GRACE_MS);
+      };
+      const onAbort = () => {
+        aborted = true;
+        kill();
+      };
+      const onStdinError = (e: Error) => {
+        kill();
+        finish(new Error(`cannot send input to ${this.label}: ${e.message}`, { cause: e }));
+      };
+
+      if (options.signal?.aborted) {
+        finish();
+        return;
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
+        timer = setTimeout(() => {
+          timedOut = true;
+          kill();
+        }, options.timeoutMs);
+      }
+      stdinSrc?.on('error', onStdinError);
+
+      try {
+        this.client.exec(command.text, (e, ch) => {
+          if (e) {
+            const bad = this.unusable();
+            if (!bad && this.active > 1 && !settled) {
+              // the server allows fewer sessions than we had open: lower the cap, queue again
+              this.maxChannels = Math.max(1, Math.min(this.maxChannels, this.active - 1));
+              finish(new ChannelRefused(e.message), true);
+              return;
+            }
+            finish(bad ?? new ConnectionError(`cannot start a command on ${this.label}: ${e.message}`, { cause: e, host: this.host }));
+            return;
+          }
+          if (settled) {
+            ch.close();
+            return;
+          }
+          channel = ch;
+          ch.on('data', (d: Buffer) => emitOut(outDec.write(d)));
+          ch.stderr.on('data', (d: Buffer) => emitErr(errDec.write(d)));
+          ch.on('exit', (c: number | null) => {
+            code = typeof c === 'number' ? c : null; // killed by a signal: null
+          });
+          ch.on('error', () => {
+            /* e.g. writing stdin after the command exited; the outcome comes from exit/close */
+          });
+          ch.on('close', () => {
+            if (code === undefined && !timedOut && !aborted && !this.alive) {
+              finish(this.unusable());
+              return;
+            }
+            finish();
+          });
+          if (timedOut || aborted) {
+            kill();
+            return;
+          }
+          const input = options.stdin;
+          if (input === undefined) ch.end();
+          else if (stdinSrc) stdinSrc.pipe(ch); // pipe handles backpressure and ends stdin
+          else ch.end(input as string | Buffer);
+        });
+      } catch (e) {
+        finish(this.unusable() ?? new ConnectionError(`cannot start a command on ${this.label}: ${(e as Error).message}`, { cause: e, host: this.host }));
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return this.waitClosed();
+    const wasLost = !!this.lostError;
+    this.closing = true;
+    const err = new ConnectionError(`connection to ${this.label} closed`, { host: this.host });
+    for (const w of this.waiters.splice(0)) w.reject(err);
+    for (const fail of [...this.running]) fail(err);
+    try {
+      this.client.end();
+    } catch {
+      /* already gone */
+    }
+    if (!wasLost) await this.waitClosed();
+    for (const j of [...this.jumps].reverse()) {
+      try {
+        j.end();
+      } catch {
+        /* already gone */
+      }
+    }
+    this.client.destroy();
+    for (const j of this.jumps) j.destroy();
+  }
+
+  private async waitClosed(): Promise<void> {
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([this.closedPromise, new Promise<void>((r) => (t = setTimeout(r, 1000)))]);
+    if (t) clearTimeout(t);
+  }
+}

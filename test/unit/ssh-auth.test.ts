@@ -1,0 +1,142 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ssh2 from 'ssh2';
+import type { AnyAuthMethod, ParsedKey } from 'ssh2';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { AuthPlan, clearKeyCache } from '../../src/transport/ssh/auth.js';
+import type { SshHostSettings } from '../../src/transport/ssh/ssh-config.js';
+
+const home = mkdtempSync(path.join(os.tmpdir(), 'ee-auth-'));
+const ssh = path.join(home, '.ssh');
+mkdirSync(ssh);
+const key = (file: string, passphrase?: string) => {
+  const k = ssh2.utils.generateKeyPairSync('ed25519', passphrase ? { passphrase, cipher: 'aes256-ctr', rounds: 2 } : {});
+  writeFileSync(path.join(ssh, file), k.private);
+  writeFileSync(path.join(ssh, `${file}.pub`), k.public);
+  return path.join(ssh, file);
+};
+const idEd = key('id_ed25519');
+const idRsa = key('id_rsa'); // any key type will do for the order
+const work = key('work');
+const locked = key('locked', 'open sesame');
+const agentSock = path.join(home, 'agent.sock');
+writeFileSync(agentSock, ''); // only its existence is checked before ssh2 gets it
+
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+afterEach(() => clearKeyCache());
+
+function settings(over: Partial<SshHostSettings> = {}): SshHostSettings {
+  return {
+    alias: 'h',
+    hostName: 'h',
+    user: 'deploy',
+    port: 22,
+    identityFiles: [],
+    identitiesOnly: false,
+    userKnownHostsFiles: [],
+    globalKnownHostsFiles: [],
+    strictHostKeyChecking: 'yes',
+    hashKnownHosts: false,
+    ...over,
+  };
+}
+
+/** Drive the handler the way ssh2 does until it gives up; return what it offered. */
+async function offers(plan: AuthPlan): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const m = await new Promise<AnyAuthMethod | false>((resolve) => {
+      plan.handler(i === 0 ? (null as never) : ['publickey'], false, (x) => resolve(x as AnyAuthMethod | false));
+    });
+    if (m === false) return out;
+    if (m.type === 'agent') out.push(`agent:${typeof m.agent === 'string' ? m.agent : 'filtered'}`);
+    else if (m.type === 'publickey') {
+      const k = m.key as ParsedKey;
+      const match = [idEd, idRsa, work, locked].find((f) => {
+        const pub = ssh2.utils.parseKey(readFileSync(`${f}.pub`)) as ParsedKey;
+        return pub.getPublicSSH().equals(k.getPublicSSH());
+      });
+      out.push(path.basename(match ?? '?'));
+    } else out.push(m.type);
+  }
+  throw new Error('handler never gave up');
+}
+
+describe('AuthPlan order', () => {
+  const saved = process.env.SSH_AUTH_SOCK;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+    else process.env.SSH_AUTH_SOCK = saved;
+  });
+
+  it('agent, then IdentityFile, then default keys (ssh order)', async () => {
+    process.env.SSH_AUTH_SOCK = agentSock;
+    const plan = new AuthPlan({ settings: settings({ identityFiles: [work] }), interactive: false, home });
+    expect(await offers(plan)).toEqual([`agent:${agentSock}`, 'work', 'id_ed25519', 'id_rsa']);
+    expect(plan.summary()).toBe('tried ssh-agent, ~/.ssh/work, ~/.ssh/id_ed25519, ~/.ssh/id_rsa');
+  });
+
+  it('IdentitiesOnly: only the configured keys, and the agent filtered to them', async () => {
+    process.env.SSH_AUTH_SOCK = agentSock;
+    const plan = new AuthPlan({ settings: settings({ identityFiles: [work], identitiesOnly: true }), interactive: false, home });
+    expect(await offers(plan)).toEqual(['agent:filtered', 'work']);
+  });
+
+  it('IdentityAgent none, no SSH_AUTH_SOCK: keys only; missing agent socket is reported', async () => {
+    process.env.SSH_AUTH_SOCK = agentSock;
+    expect(await offers(new AuthPlan({ settings: settings({ identityAgent: 'none' }), interactive: false, home }))).toEqual(['id_ed25519', 'id_rsa']);
+    process.env.SSH_AUTH_SOCK = path.join(home, 'gone.sock');
+    const plan = new AuthPlan({ settings: settings(), interactive: false, home });
+    expect(await offers(plan)).toEqual(['id_ed25519', 'id_rsa']);
+    expect(plan.summary()).toMatch(/skipped ssh-agent \(socket .*gone\.sock does not exist\)/);
+  });
+
+  it('an encrypted key is skipped off a TTY, with the reason', async () => {
+    delete process.env.SSH_AUTH_SOCK;
+    const plan = new AuthPlan({ settings: settings({ identityFiles: [locked], identitiesOnly: true }), interactive: false, home });
+    expect(await offers(plan)).toEqual([]);
+    expect(plan.summary()).toBe('no key could be offered; skipped ~/.ssh/locked (encrypted, and there is no terminal to ask for its passphrase; load it into ssh-agent)');
+  });
+
+  it('an encrypted key on a TTY: asks, retries a wrong passphrase, caches the key', async () => {
+    delete process.env.SSH_AUTH_SOCK;
+    const asked: number[] = [];
+    const prompt = async (_f: string, attempt: number) => {
+      asked.push(attempt);
+      return attempt < 2 ? 'nope' : 'open sesame';
+    };
+    const s = settings({ identityFiles: [locked], identitiesOnly: true });
+    expect(await offers(new AuthPlan({ settings: s, interactive: true, onPassphrasePrompt: prompt, home }))).toEqual(['locked']);
+    expect(asked).toEqual([1, 2]);
+    // a second connection (another host of the fleet) does not ask again
+    expect(await offers(new AuthPlan({ settings: s, interactive: false, home }))).toEqual(['locked']);
+    expect(asked).toEqual([1, 2]);
+  });
+
+  it('gives up after three wrong passphrases, or when the prompt is cancelled', async () => {
+    delete process.env.SSH_AUTH_SOCK;
+    const s = settings({ identityFiles: [locked], identitiesOnly: true });
+    const wrong = new AuthPlan({ settings: s, interactive: true, onPassphrasePrompt: async () => 'bad', home });
+    expect(await offers(wrong)).toEqual([]);
+    expect(wrong.summary()).toMatch(/wrong passphrase 3 times/);
+    const cancelled = new AuthPlan({ settings: s, interactive: true, onPassphrasePrompt: async () => undefined, home });
+    expect(await offers(cancelled)).toEqual([]);
+    expect(cancelled.summary()).toMatch(/no passphrase given/);
+  });
+
+  it('stops when the server does not accept public keys', async () => {
+    delete process.env.SSH_AUTH_SOCK;
+    const plan = new AuthPlan({ settings: settings(), interactive: false, home });
+    const m = await new Promise((resolve) => plan.handler(['password'], false, resolve));
+    expect(m).toBe(false);
+    expect(plan.summary()).toMatch(/server only allows password/);
+  });
+
+  it('an explicit identity file that does not exist is named', async () => {
+    delete process.env.SSH_AUTH_SOCK;
+    const plan = new AuthPlan({ settings: settings({ identityFiles: [path.join(ssh, 'missing')] }), interactive: false, home });
+    expect(await offers(plan)).toEqual(['id_ed25519', 'id_rsa']);
+    expect(plan.summary()).toMatch(/skipped ~\/\.ssh\/missing \(not found\)/);
+  });
+});
