@@ -1,0 +1,62 @@
+/**
+ * Runs the built CLI (dist/ee-deploy.mjs, built by `npm test` before vitest) as a real process,
+ * and writes throwaway projects. Integration tests use these to drive ee-deploy end to end.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(REPO, 'dist/ee-deploy.mjs');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** kill with this signal after `afterMs` */
+  kill?: { signal: NodeJS.Signals; afterMs: number };
+  timeoutMs?: number;
+}
+
+export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: o.cwd,
+      env: { ...process.env, NO_COLOR: '1', ...o.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    const timers: NodeJS.Timeout[] = [];
+    if (o.kill) timers.push(setTimeout(() => child.kill(o.kill!.signal), o.kill.afterMs));
+    timers.push(setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000));
+    child.on('close', (code, signal) => {
+      timers.forEach(clearTimeout);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** A temp project dir with an app under `app/` and the given ee-deploy.yaml text. */
+export function makeProject(yaml: string, files: Record<string, string> = { 'index.html': '<h1>hi</h1>\n', 'lib/app.js': 'console.log(1)\n' }): { dir: string; config: string; app: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ee-proj-'));
+  const app = path.join(dir, 'app');
+  for (const [rel, content] of Object.entries(files)) {
+    const p = path.join(app, rel);
+    mkdirSync(path.dirname(p), { recursive: true });
+    writeFileSync(p, content);
+  }
+  const config = path.join(dir, 'ee-deploy.yaml');
+  writeFileSync(config, yaml);
+  return { dir, config, app };
+}
