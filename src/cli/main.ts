@@ -3,7 +3,9 @@ import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
 
 const program = buildProgram();
-program.exitOverride();
+// every command, not just the root: a subcommand's parse error (unknown option, missing
+// argument) must be exit 2 too, never commander's own process.exit(1)
+for (const c of [program, ...program.commands]) c.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (e) {

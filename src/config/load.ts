@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError, EeError } from '../errors.js';
 import { interpolate } from './interpolate.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { suggest } from './suggest.js';
@@ -29,7 +29,27 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   return { file: abs, dir: path.dirname(abs), raw: parseConfigText(text, abs, env) };
 }
 
+/**
+ * Any input gives a RawConfig or a one-line ConfigError: never another exception (alias bombs,
+ * parser stack overflows) and never a multi-line or runaway message (hostile keys and values).
+ */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): RawConfig {
+  try {
+    return parseConfigTextUnsafe(text, file, env);
+  } catch (e) {
+    const msg = e instanceof EeError ? e.message : `${file}: invalid YAML: ${(e as Error)?.message ?? String(e)}`;
+    if (e instanceof ConfigError && !/[\r\n]/.test(msg) && msg.length <= MAX_MESSAGE) throw e;
+    throw new ConfigError(clip(msg.replace(/\s*[\r\n]+\s*/g, ' '), MAX_MESSAGE));
+  }
+}
+
+const MAX_MESSAGE = 400;
+
+function clip(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
+}
+
+function parseConfigTextUnsafe(text: string, file: string, env: NodeJS.ProcessEnv): RawConfig {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const where = (offset: number | undefined) => {
@@ -46,7 +66,12 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     throw new ConfigError('the config must be a YAML mapping (key: value pairs)', where(doc.contents?.range?.[0]));
   }
   interpolateDocument(doc, env, where);
-  const data = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ConfigError(`invalid YAML: ${(e as Error).message.replace(/indicates a resource exhaustion attack/, '(YAML aliases expand too much)')}`, where(0));
+  }
   const result = configSchema.safeParse(data);
   if (result.success) return result.data;
   throw issueToError(result.error.issues[0], doc, where);
@@ -69,7 +94,7 @@ type Issue = z.core.$ZodIssue;
 
 function issueToError(issue: Issue, doc: Document, where: (o?: number) => string): ConfigError {
   const p = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
-  const dotted = p.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('').replace(/^\./, '') || '(top level)';
+  const dotted = p.map((k) => (typeof k === 'number' ? `[${k}]` : /^[A-Za-z0-9_-]+$/.test(k) ? `.${k}` : `[${shortJson(k)}]`)).join('').replace(/^\./, '') || '(top level)';
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0];
     const parent = doc.getIn(p, true) as Node | undefined;
@@ -80,13 +105,15 @@ function issueToError(issue: Issue, doc: Document, where: (o?: number) => string
     }
     const hint = suggest(key, allowedKeys(p));
     const at = p.length ? ` in ${dotted}` : '';
-    return new ConfigError(`unknown key "${key}"${at}${hint ? ` (did you mean "${hint}"?)` : ''}`, where(offset));
+    return new ConfigError(`unknown key ${shortJson(key)}${at}${hint ? ` (did you mean "${hint}"?)` : ''}`, where(offset));
   }
   const node = nearestNode(doc, p);
   let message = issue.message;
   if (issue.code === 'invalid_type') {
     const got = describeValue(doc.getIn(p));
-    message = issue.input === undefined ? `missing required key` : `expected ${issue.expected}, got ${got}`;
+    message = !doc.hasIn(p) ? `missing required key` : `expected ${issue.expected}, got ${got}`;
+  } else if (issue.code === 'invalid_key') {
+    message = `invalid name: ${issue.issues[0]?.message ?? issue.message}`;
   } else if (issue.code === 'invalid_value' && 'values' in issue) {
     message = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   } else if (issue.code === 'too_small' && issue.origin === 'array') {
@@ -100,8 +127,16 @@ function issueToError(issue: Issue, doc: Document, where: (o?: number) => string
 function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
+  if (v instanceof Uint8Array) return 'binary data';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  if (typeof v === 'number' && !Number.isFinite(v)) return `number ${v}`;
+  return `${typeof v} ${shortJson(v)}`;
+}
+
+/** JSON for a message: one line, at most 60 characters */
+function shortJson(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 56)}..."` : s;
 }
 
 function nearestNode(doc: Document, p: (string | number)[]): Node | undefined {

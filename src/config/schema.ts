@@ -11,7 +11,8 @@ export const PROJECT_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. 500ms, 5s, 2m)` });
+    const shown = JSON.stringify(v);
+    ctx.addIssue({ code: 'custom', message: `invalid duration ${shown.length > 40 ? `${shown.slice(0, 37)}...` : shown} (use e.g. 500ms, 5s, 2m; at most 596h)` });
     return z.NEVER;
   }
   return ms;

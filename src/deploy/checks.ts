@@ -28,7 +28,8 @@ export async function runChecks(o: RunOptions, phase: 'pre' | 'post', targets: H
       targets,
       signal: opts.ignoreAbort ? undefined : o.signal,
       onAttempt: (e) => {
-        if (!e.record.ok) step.update(formatAttempt(e));
+        // the spinner shows the latest failure on a TTY; plain output gets each attempt once
+        if (!e.record.ok && o.reporter.mode === 'tty') step.update(formatAttempt(e));
         if (!e.record.ok || o.reporter.verbose) o.reporter.info(formatAttempt(e));
       },
     });

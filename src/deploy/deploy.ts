@@ -2,15 +2,19 @@
  * The deploy pipeline. Per host the remote work is batched into a few execs:
  *   open (layout + lock + state) -> prepare (upload, shared links, before_switch hooks)
  *   -> switch (+ after_switch hooks) -> finish (history, revisions.log, prune, unlock).
- * Every host is prepared before any host is switched, so a failure while preparing leaves
- * every `current` untouched. After the switch, failed checks roll every switched host back.
+ * The fleet moves in waves planned by strategy.ts (parallel: one wave; rolling: batches;
+ * canary: the canary, watched, then the rest). Every host of a wave is prepared before any of
+ * them is switched (parallel and canary prepare the whole fleet first), so a failure while
+ * preparing leaves every `current` untouched; a failure after the first switch (a later wave's
+ * prepare, a switch, post checks) rolls every switched host back, so the fleet ends on one release.
+ * `--canary-only` stops after the canary wave; `--promote` (promote()) switches the rest later.
  */
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import type { ResolvedHost } from '../config/resolve.js';
-import { DeployError, EeError, InterruptedError, NeedsHumanError, type HostState } from '../errors.js';
-import { historyLine, deployedLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
-import { finishScript, prepareScript, switchScript } from '../remote/commands/scripts.js';
+import { DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
+import { historyLine, deployedLine, parseHistory, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
+import { finishScript, MARK, prepareScript, readHistoryScript, switchScript } from '../remote/commands/scripts.js';
 import { layout } from '../remote/layout.js';
 import { newReleaseId } from '../remote/release-id.js';
 import type { RunOptions } from './context.js';
@@ -18,15 +22,22 @@ import { gitInfo, machineName, performer, type GitInfo } from './identity.js';
 import { runLocalCommand } from './local-steps.js';
 import { previousRelease, selectPrune } from './plan.js';
 import { execChecked, userOutput } from './remote.js';
-import { openSessions, releaseLocks, type HostSession, type Sessions } from './session.js';
-import { scanSource, tarStream, treeFingerprint, type SourceTree } from './source.js';
+import { openSessions, releaseLocks, sleep, type HostSession, type Sessions } from './session.js';
+import { scanSource, treeFingerprint, type SourceTree } from './source.js';
+import { knownManifests, NETWORK_GZIP_LEVEL, UploadPlan } from './upload.js';
 import { runChecks, notify, type CheckOutcome } from './checks.js';
+import { canaryCheckInterval, describePlan, planStrategy, type StrategyName, type StrategyPlan, type Wave } from './strategy.js';
 
 export interface DeployOptions extends RunOptions {
   message?: string;
+  /** strategy canary: stop once the canary hosts are switched and healthy (the rest stay prepared) */
+  canaryOnly?: boolean;
+  /** switch the hosts not yet on the last `--canary-only` release to it */
+  promote?: boolean;
 }
 
-export type HostOutcomeState = 'deployed' | 'unchanged' | 'rolled_back' | 'failed' | 'needs_human';
+/** `prepared`: holds the new release but `current` was not switched (the rest after --canary-only) */
+export type HostOutcomeState = 'deployed' | 'prepared' | 'unchanged' | 'rolled_back' | 'failed' | 'needs_human';
 
 export interface HostOutcome {
   host: string;
@@ -45,6 +56,10 @@ export interface DeployResult {
   env: string;
   release: string;
   status: HistoryStatus;
+  strategy: StrategyName;
+  /** the hosts switched first (strategy canary, or the canary a --promote came from) */
+  canary?: string[];
+  promote?: boolean;
   commit?: string;
   user: string;
   durationMs: number;
@@ -68,17 +83,27 @@ interface Run {
   warnings: string[];
   outcomes: Map<string, HostOutcome>;
   health: CheckOutcome[];
-  /** hosts whose `current` now points at the new release */
+  /** hosts whose `current` now points at the new release (rolled back if the run fails) */
   switched: HostSession[];
+  plan: StrategyPlan<HostSession>;
+  /** hosts that need the release uploaded (a --promote skips hosts that already hold it) */
+  toPrepare: Set<HostSession>;
+  /** --promote: hosts already on the release (the canary) when the run started */
+  alreadyLive: Set<HostSession>;
+  canary?: string[];
+  promote?: boolean;
+  /** REVISION_TIME of the release when it is not this run's start (--promote: the canary's) */
+  revisionTime?: string;
 }
 
 export async function deploy(o: DeployOptions): Promise<DeployResult> {
   const { config, reporter } = o;
+  if (o.canaryOnly && o.promote) throw new UsageError('--canary-only and --promote cannot be used together');
+  if (o.canaryOnly && config.env.strategy !== 'canary') throw new UsageError(`--canary-only needs \`strategy: canary\` in environment ${config.envName} (it is ${config.env.strategy})`);
+  if (o.promote) return promote(o);
   const started = Date.now();
-  const startedIso = new Date(started).toISOString();
   const hosts = o.hosts ?? config.hosts;
-  const user = await performer(config.dir, o.env);
-  const git = await gitInfo(config.dir);
+  const [user, git] = await Promise.all([performer(config.dir, o.env), gitInfo(config.dir)]);
   const warnings: string[] = [];
   reporter.info(`deploying ${config.project} to ${config.envName} (${hosts.map((h) => h.id).join(', ')})${o.dryRun ? ' [dry run]' : ''}`);
 
@@ -86,7 +111,51 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     await notify(o, { level: 'started', action: 'deploy', user, commit: git.sha, hosts: hosts.map((h) => h.id), status: 'started' }, warnings);
   }
 
-  // local steps: nothing remote is touched if they fail
+  const tree = await buildSource(o);
+  const revision = git.sha ?? treeFingerprint(tree);
+
+  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, manifests: knownManifests() });
+  const allIds = sessions.hosts.flatMap((s) => s.state.releases.map((r) => r.id));
+  const plan = planStrategy(sessions.hosts, config.env, { preferCanary: (s) => s.host.roles.includes('canary') || s.host.tags.includes('canary') });
+  const run = newRun({ o, sessions, id: newReleaseId(allIds), user, git, revision, started, warnings, plan, toPrepare: sessions.hosts });
+  if (plan.strategy === 'canary') run.canary = plan.waves[0].hosts.map((s) => s.host.id);
+  try {
+    return await pipeline(run, tree);
+  } finally {
+    await sessions.close();
+  }
+}
+
+function newRun(a: { o: DeployOptions; sessions: Sessions; id: string; user: string; git: GitInfo; revision: string; started: number; warnings: string[]; plan: StrategyPlan<HostSession>; toPrepare: HostSession[]; alreadyLive?: HostSession[] }): Run {
+  const run: Run = {
+    o: a.o,
+    sessions: a.sessions,
+    id: a.id,
+    user: a.user,
+    git: a.git,
+    revision: a.revision,
+    started: a.started,
+    startedIso: new Date(a.started).toISOString(),
+    warnings: a.warnings,
+    outcomes: new Map(),
+    health: [],
+    switched: [],
+    plan: a.plan,
+    toPrepare: new Set(a.toPrepare),
+    alreadyLive: new Set(a.alreadyLive ?? []),
+  };
+  for (const s of a.sessions.hosts) run.outcomes.set(s.host.id, { host: s.host.id, state: 'unchanged', current: s.state.current, previous: fromOf(run, s) });
+  return run;
+}
+
+/** The release `current` pointed at before this deploy (for a --promote's canary: before the canary). */
+function fromOf(run: Run, s: HostSession): string | undefined {
+  return s.state.current === run.id ? previousRelease(s.state.releases, run.id) : s.state.current;
+}
+
+/** Local steps (before_upload hooks, build) and the source scan: nothing remote is touched if they fail. */
+async function buildSource(o: DeployOptions): Promise<SourceTree> {
+  const { config, reporter } = o;
   for (const h of config.raw.hooks.before_upload) {
     if (o.dryRun) reporter.info(`[dry-run] local: before_upload hook: ${h}`);
     else await runLocalCommand(h, { cwd: config.dir, reporter, step: 'before_upload hook', signal: o.signal });
@@ -97,55 +166,120 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   }
   if (o.signal?.aborted) throw new InterruptedError('interrupted before upload; nothing was touched');
   const tree = o.dryRun ? await scanSource(config.sourceDir, config.raw.source.exclude).catch(() => emptyTree(config.sourceDir)) : await scanSource(config.sourceDir, config.raw.source.exclude);
-  const revision = git.sha ?? treeFingerprint(tree);
   reporter.info(`source ${config.sourceDir}: ${tree.files} files, ${formatBytes(tree.totalBytes)}`);
+  return tree;
+}
 
-  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal });
-  const allIds = sessions.hosts.flatMap((s) => s.state.releases.map((r) => r.id));
-  const run: Run = {
-    o,
-    sessions,
-    id: newReleaseId(allIds),
-    user,
-    git,
-    revision,
-    started,
-    startedIso,
-    warnings,
-    outcomes: new Map(sessions.hosts.map((s) => [s.host.id, { host: s.host.id, state: 'unchanged', current: s.state.current, previous: s.state.current }])),
-    health: [],
-    switched: [],
-  };
+/**
+ * `deploy --promote`: find the newest `--canary-only` release in the selected hosts' history,
+ * check nothing happened since (no other deploy or rollback), prepare it where it is missing (same
+ * release id, only from the same commit / content), then switch the hosts not on it yet, in the
+ * environment's waves (`batch`/`pause`), with post checks. Once the first of them switches, a
+ * failure rolls back every host on the release, the canary included.
+ */
+async function promote(o: DeployOptions): Promise<DeployResult> {
+  const { config, reporter } = o;
+  const started = Date.now();
+  const hosts = o.hosts ?? config.hosts;
+  const user = await performer(config.dir, o.env);
+  const warnings: string[] = [];
+  reporter.info(`promoting the canary of ${config.project} on ${config.envName} (${hosts.map((h) => h.id).join(', ')})${o.dryRun ? ' [dry run]' : ''}`);
+  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message ?? 'promote', signal: o.signal });
   try {
+    const record = await findCanary(o, sessions);
+    const id = record.id;
+    const live = sessions.hosts.filter((s) => s.state.current === id);
+    const targets = sessions.hosts.filter((s) => s.state.current !== id);
+    for (const h of record.canary ?? []) {
+      const s = sessions.hosts.find((x) => x.host.id === h);
+      if (s && s.state.current !== id) throw new UsageError(`canary host ${h} is no longer on ${id} (current: ${s.state.current ?? 'none'}); nothing to promote — deploy again`);
+    }
+    if (targets.length === 0) throw new UsageError(`release ${id} is already current on every selected host; nothing to promote`);
+    const missing = targets.filter((s) => !s.state.releases.some((r) => r.id === id));
+    const bad = targets.find((s) => s.state.releases.some((r) => r.id === id && r.bad));
+    if (bad) throw new UsageError(`${bad.host.id}: release ${id} is marked BAD_RELEASE; deploy again instead of promoting it`);
+    reporter.info(`canary release ${id} (${record.commit?.slice(0, 12) ?? 'unknown commit'}, by ${record.user}) is live on ${live.map((s) => s.host.id).join(', ') || (record.canary ?? []).join(', ') || 'the canary'}; promoting to ${targets.map((s) => s.host.id).join(', ')}`);
+    let tree = emptyTree(config.sourceDir);
+    if (missing.length) {
+      // hosts that never got the canary's release (added since, or left out by --hosts): upload it
+      // under the same id, but only from the very same source
+      reporter.info(`${missing.map((s) => s.host.id).join(', ')}: release ${id} is not prepared there; uploading it from ${config.sourceDir}`);
+      tree = await buildSource(o);
+      const git = await gitInfo(config.dir);
+      const revision = git.sha ?? treeFingerprint(tree);
+      if (!o.dryRun && record.commit && revision !== record.commit) {
+        throw new UsageError(`cannot prepare ${id} on ${missing.map((s) => s.host.id).join(', ')}: the local source is at ${revision.slice(0, 12)} but the canary runs ${record.commit.slice(0, 12)}; check out that commit, or deploy afresh`);
+      }
+    }
+    const env = config.env;
+    // the rest moves like the rest of a canary deploy: in `batch` waves when set, else all at once
+    const plan = planStrategy(targets, { strategy: env.batch !== undefined || env.strategy === 'rolling' ? 'rolling' : 'parallel', batch: env.batch, pause: env.pause });
+    plan.prepare = 'upfront';
+    const run = newRun({ o, sessions, id, user, git: { branch: record.branch }, revision: record.commit ?? id, started, warnings, plan, toPrepare: missing, alreadyLive: live });
+    run.promote = true;
+    run.revisionTime = record.started;
+    run.canary = record.canary ?? live.map((s) => s.host.id);
+    if (!o.dryRun) await notify(o, { level: 'started', action: 'deploy', user, commit: run.revision, release: id, hosts: hosts.map((h) => h.id), status: 'started' }, warnings);
     return await pipeline(run, tree);
+  } catch (e) {
+    await releaseLocks(sessions);
+    throw e;
   } finally {
     await sessions.close();
   }
 }
 
+/** The newest `--canary-only` record in the hosts' history, refused if anything was deployed or rolled back since. */
+async function findCanary(o: DeployOptions, sessions: Sessions): Promise<HistoryRecord> {
+  const histories = new Map<HostSession, HistoryRecord[]>();
+  await forEachLimited(sessions.hosts, o.config.env.max_parallel, async (s) => {
+    const r = await execChecked(s.t, readHistoryScript(s.host.path, 100), 'read history', { readOnly: true });
+    const text = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith(`${MARK} hist `))
+      .map((l) => l.slice(MARK.length + 6))
+      .join('\n');
+    histories.set(s, parseHistory(text));
+  });
+  let canary: HistoryRecord | undefined;
+  for (const records of histories.values())
+    for (const r of records) if (r.action === 'deploy' && r.status === 'canary' && (!canary || r.started > canary.started)) canary = r;
+  if (!canary) throw new UsageError(`no canary release to promote on ${sessions.hosts.map((s) => s.host.id).join(', ')}: run \`ee-deploy deploy --canary-only\` first`);
+  for (const [s, records] of histories) {
+    // earlier promotes of the same release (partial, or failed before switching) do not count;
+    // whether the canary is still live is checked against `current` by the caller
+    const since = records.find((r) => r.started > canary!.started && !(r.action === 'deploy' && r.id === canary!.id));
+    if (since) throw new UsageError(`${s.host.id}: the canary ${canary.id} was followed by a ${since.action} (${since.status}) of ${since.id} at ${since.started}; nothing to promote — deploy again`);
+  }
+  return canary;
+}
+
 async function pipeline(run: Run, tree: SourceTree): Promise<DeployResult> {
-  const { o, sessions } = run;
+  const { o, sessions, plan } = run;
   const { reporter, config } = o;
   reporter.info(`release ${run.id}`);
+  if (plan.strategy !== 'parallel' || run.promote) reporter.info(`${run.promote ? 'promote, ' : ''}${describePlan(plan, (s) => s.host.id, formatDuration)}`);
   try {
     preflight(run, tree);
-    await prepareAll(run, tree);
-    checkInterrupt(run, 'before the switch');
-    const pre = await runChecks(run.o, 'pre', sessions.hosts.map((s) => ({ host: s.host.id, transport: s.t, cwd: layout(s.host.path).release(run.id) })));
-    if (pre) {
-      run.health.push(pre);
-      if (!pre.ok) throw new DeployError(pre.summary, { step: 'pre health checks' });
+    if (plan.prepare === 'upfront') await preparePhase(run, tree, plan.waves.flatMap((w) => w.hosts));
+    for (const wave of plan.waves) {
+      if (plan.prepare === 'per-wave') await preparePhase(run, tree, wave.hosts, wave);
+      checkInterrupt(run, 'before the switch');
+      // from the first switch on, a failure rolls back every host on the release (a --promote's canary too)
+      for (const s of run.alreadyLive) if (!run.switched.includes(s)) run.switched.push(s);
+      await switchAll(run, wave.hosts, wave);
+      await postChecks(run, wave);
+      if (o.canaryOnly && wave.kind === 'canary') return await finishCanary(run, wave);
+      if (wave.pauseAfterMs > 0 && wave !== plan.waves[plan.waves.length - 1]) {
+        reporter.info(`${wave.label} done; pausing ${formatDuration(wave.pauseAfterMs)} before the next`);
+        if (!o.dryRun) await sleep(wave.pauseAfterMs, o.signal);
+        checkInterrupt(run, `during the pause after ${wave.label}`);
+      }
     }
-    checkInterrupt(run, 'before the switch');
-    await switchAll(run, sessions.hosts);
   } catch (e) {
-    // nothing or only part of the fleet switched: put every switched host back, drop the release
+    // nothing or only part of the fleet switched, or checks failed: put every switched host back, drop the release
     return await failBeforeDone(run, e);
   }
-  const post = await runChecks(run.o, 'post', sessions.hosts.map((s) => ({ host: s.host.id, transport: s.t, cwd: layout(s.host.path).current })));
-  if (post) run.health.push(post);
-  if (post && !post.ok) return await autoRollback(run, new DeployError(post.summary, { step: 'post health checks' }));
-  if (o.signal?.aborted) return await autoRollback(run, new InterruptedError('interrupted during health checks; rolled back'));
 
   // success
   const durationMs = Date.now() - run.started;
@@ -159,14 +293,94 @@ async function pipeline(run: Run, tree: SourceTree): Promise<DeployResult> {
     out.state = 'deployed';
     out.current = run.id;
   }
-  reporter.success(`${config.project} ${run.id} is live on ${config.envName} (${formatDuration(durationMs)})${o.dryRun ? ' [dry run: nothing was changed]' : ''}`);
+  reporter.success(`${config.project} ${run.id} is live on ${config.envName}${run.promote ? ` (promoted from the canary)` : ''} (${formatDuration(durationMs)})${o.dryRun ? ' [dry run: nothing was changed]' : ''}`);
   for (const s of sessions.hosts) if (s.host.local) reporter.info(`current -> ${layout(s.host.path).release(run.id)}`);
+  return result;
+}
+
+/** Phase one for `hosts`: upload + shared links + before_switch hooks, then the pre checks. */
+async function preparePhase(run: Run, tree: SourceTree, hosts: HostSession[], wave?: Wave<HostSession>): Promise<void> {
+  const todo = hosts.filter((s) => run.toPrepare.has(s));
+  if (todo.length === 0) return;
+  if (wave && wave.kind !== 'all') run.o.reporter.info(`${wave.label}: ${todo.map((s) => s.host.id).join(', ')}`);
+  await prepareAll(run, tree, todo);
+  checkInterrupt(run, 'before the switch');
+  const pre = await runChecks(run.o, 'pre', todo.map((s) => ({ host: s.host.id, transport: s.t, cwd: layout(s.host.path).release(run.id) })));
+  if (pre) {
+    run.health.push(pre);
+    if (!pre.ok) throw new DeployError(pre.summary, { step: 'pre health checks', host: failedHost(pre) });
+  }
+}
+
+/**
+ * Post checks on a wave just switched. A canary wave is watched: the checks re-run every few
+ * seconds (canaryCheckInterval) until `canary.wait` has passed, at least once.
+ */
+async function postChecks(run: Run, wave: Wave<HostSession>): Promise<void> {
+  const { o } = run;
+  const targets = wave.hosts.map((s) => ({ host: s.host.id, transport: s.t, cwd: layout(s.host.path).current }));
+  const watchMs = o.dryRun ? 0 : wave.watchMs;
+  const interval = canaryCheckInterval(watchMs);
+  const t0 = Date.now();
+  if (watchMs > 0) {
+    const any = o.config.raw.health_checks.some((c) => c.phase === 'post');
+    o.reporter.info(`watching the canary (${wave.hosts.map((s) => s.host.id).join(', ')}) for ${formatDuration(watchMs)}${any ? `: post health checks every ${formatDuration(interval)}` : ' (no post health checks configured)'}`);
+  }
+  let rounds = 0;
+  let last: CheckOutcome | undefined;
+  for (;;) {
+    const post = await runChecks(o, 'post', targets);
+    rounds++;
+    if (post) last = post;
+    if (post && !post.ok) {
+      run.health.push(post);
+      const where = wave.kind === 'all' ? '' : wave.kind === 'canary' ? `canary${rounds > 1 ? ` (check round ${rounds}, after ${formatDuration(Date.now() - t0)})` : ''}: ` : `${wave.label}: `;
+      throw new DeployError(`${where}${post.summary}`, { step: wave.kind === 'canary' ? 'canary health checks' : 'post health checks', host: failedHost(post) });
+    }
+    checkInterrupt(run, 'during health checks');
+    const elapsed = Date.now() - t0;
+    if (elapsed >= watchMs) break;
+    await sleep(Math.min(interval, watchMs - elapsed), o.signal);
+    checkInterrupt(run, 'while watching the canary');
+  }
+  if (last) run.health.push(last);
+  if (watchMs > 0) o.reporter.success(`canary healthy for ${formatDuration(Date.now() - t0)}${last ? ` (${rounds} check round${rounds === 1 ? '' : 's'})` : ''}`);
+}
+
+function failedHost(c: CheckOutcome): string | undefined {
+  return (c.results as { ok?: boolean; host?: string }[]).find((r) => r.ok === false && r.host)?.host;
+}
+
+/**
+ * `--canary-only`: the canary is live and healthy; the other hosts keep the release prepared for
+ * `deploy --promote`. History records status `canary` on every host; the lock is released.
+ */
+async function finishCanary(run: Run, wave: Wave<HostSession>): Promise<DeployResult> {
+  const { o, sessions } = run;
+  const durationMs = Date.now() - run.started;
+  for (const s of sessions.hosts) {
+    const out = run.outcomes.get(s.host.id)!;
+    if (wave.hosts.includes(s)) {
+      out.state = 'deployed';
+      out.current = run.id;
+    } else out.state = 'prepared';
+  }
+  const result = makeResult(run, 'canary', durationMs);
+  result.notifications = o.dryRun ? [] : await notify(o, { ...eventFrom(run, 'success', durationMs), status: 'canary', hosts: wave.hosts.map((s) => s.host.id) }, run.warnings);
+  await finishAll(run, 'canary', durationMs);
+  result.warnings = run.warnings;
+  const rest = sessions.hosts.filter((s) => !wave.hosts.includes(s)).map((s) => s.host.id);
+  const canary = wave.hosts.map((s) => s.host.id).join(',');
+  o.reporter.success(
+    `canary ${run.id} is live on ${canary} (${o.config.envName}, ${formatDuration(durationMs)})${o.dryRun ? ' [dry run: nothing was changed]' : ''}` +
+      (rest.length ? `; ${rest.length} other host(s) hold it prepared: \`ee-deploy deploy --promote\` switches them, \`ee-deploy rollback --hosts ${canary} --yes\` takes the canary back` : ''),
+  );
   return result;
 }
 
 function preflight(run: Run, tree: SourceTree): void {
   if (run.o.dryRun) return;
-  for (const s of run.sessions.hosts) {
+  for (const s of run.toPrepare) {
     if (s.state.missingTools.length) {
       throw new DeployError(`${s.host.id}: missing on the server: ${s.state.missingTools.join(', ')} (ee-deploy needs sh, tar, mkdir, ln, mv, rm, cp)`, { host: s.host.id, step: 'preflight' });
     }
@@ -188,38 +402,49 @@ function hookEnv(run: Run, s: HostSession): Record<string, string> {
     EE_RELEASE: run.id,
     EE_RELEASE_PATH: l.release(run.id),
     EE_DEPLOY_PATH: l.root,
-    EE_PREVIOUS_RELEASE: s.state.current ?? '',
+    EE_PREVIOUS_RELEASE: fromOf(run, s) ?? '',
     EE_HOST: s.host.id,
     EE_USER: run.user,
   };
 }
 
-async function prepareAll(run: Run, tree: SourceTree): Promise<void> {
-  const { o, sessions } = run;
+async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[]): Promise<void> {
+  const { o } = run;
   const cfg = o.config.raw;
-  const paths = tree.entries.map((e) => e.path);
-  const step = o.reporter.step(`uploading ${tree.files} files (${formatBytes(tree.totalBytes)}) to ${sessions.hosts.length} host(s)`);
+  // one archive per group of hosts needing the same bytes, streamed to all of them at once;
+  // unchanged files (vs. the release `current` points at) arrive as hard links (upload.ts)
+  const upload = UploadPlan.create({
+    tree,
+    id: run.id,
+    targets: hosts.map((s) => ({ key: s, gzip: s.t.isLocal || s.t.loopback || isLoopback(s.host) ? false : NETWORK_GZIP_LEVEL, manifest: s.state.manifest })),
+    shared: [...cfg.shared.dirs, ...cfg.shared.files],
+    limit: o.config.env.max_parallel,
+    dryRun: o.dryRun,
+  });
+  const u = upload.summary;
+  const what = u.incremental ? `${u.sent} changed of ${tree.files} files (${formatBytes(u.sentBytes)}; ${u.linked} unchanged, hard-linked)` : `${tree.files} files (${formatBytes(tree.totalBytes)})`;
+  const step = o.reporter.step(`uploading ${what} to ${hosts.length} host(s)`);
   const errors: EeError[] = [];
-  await forEachLimited(sessions.hosts, o.config.env.max_parallel, async (s) => {
+  await upload.forEach(async (s, send) => {
     try {
-      const gzip = !s.t.isLocal && !isLoopback(s.host);
-      const stdin = await tarStream(tree.dir, paths, { gzip: gzip ? 1 : false });
-      const r = await execChecked(
+      const r = await send((archive) => execChecked(
         s.t,
         prepareScript({
           root: s.host.path,
           id: run.id,
-          gzip,
+          gzip: archive.gzip,
+          rootArchive: archive.rootArchive,
           sharedDirs: cfg.shared.dirs,
           sharedFiles: cfg.shared.files,
           revision: run.revision,
-          revisionTime: run.startedIso,
+          revisionTime: run.revisionTime ?? run.startedIso,
           hooks: cfg.hooks.before_switch,
           hookEnv: hookEnv(run, s),
+          lockToken: run.sessions.token,
         }),
         'prepare',
-        { stdin, onStdout: (d) => o.reporter.output(s.host.id, d), signal: o.signal },
-      );
+        { stdin: archive.stdin, onStdout: (d) => o.reporter.output(s.host.id, d), signal: o.signal },
+      ));
       void r;
     } catch (e) {
       const err = e instanceof EeError ? e : new DeployError(`${s.host.id}: upload failed: ${(e as Error).message}`, { host: s.host.id, step: 'prepare' });
@@ -235,13 +460,14 @@ async function prepareAll(run: Run, tree: SourceTree): Promise<void> {
       errors.push(err);
     }
   });
+  upload.saveCaches();
   if (errors.length) {
-    step.fail(`prepare failed on ${errors.length} of ${sessions.hosts.length} host(s)`);
+    step.fail(`prepare failed on ${errors.length} of ${hosts.length} host(s)`);
     const first = errors[0];
     if (errors.length > 1) first.message += ` (and ${errors.length - 1} more host(s) failed)`;
     throw first;
   }
-  step.succeed(`release ${run.id} prepared on ${sessions.hosts.length} host(s)`);
+  step.succeed(`release ${run.id} prepared on ${hosts.length} host(s)`);
 }
 
 function describeStep(e: EeError): string {
@@ -250,14 +476,14 @@ function describeStep(e: EeError): string {
   return e.step ?? 'prepare';
 }
 
-async function switchAll(run: Run, hosts: HostSession[]): Promise<void> {
+async function switchAll(run: Run, hosts: HostSession[], wave?: Wave<HostSession>): Promise<void> {
   const { o } = run;
-  const step = o.reporter.step(`switching current to ${run.id}`);
+  const step = o.reporter.step(`switching current to ${run.id}${wave && wave.kind !== 'all' ? ` (${wave.label}: ${hosts.map((s) => s.host.id).join(', ')})` : ''}`);
   const errors: EeError[] = [];
   await forEachLimited(hosts, o.config.env.max_parallel, async (s) => {
     try {
       const r = await s.t.exec(
-        switchScript({ root: s.host.path, id: run.id, hooks: o.config.raw.hooks.after_switch, hookEnv: hookEnv(run, s), phase: 'after_switch' }),
+        switchScript({ root: s.host.path, id: run.id, hooks: o.config.raw.hooks.after_switch, hookEnv: hookEnv(run, s), phase: 'after_switch', lockToken: run.sessions.token }),
         { onStdout: (d) => o.reporter.output(s.host.id, d) },
       );
       if (r.stdout.includes(`@@ee switched ${run.id}`)) run.switched.push(s);
@@ -298,6 +524,7 @@ async function failBeforeDone(run: Run, e: unknown): Promise<never> {
   const durationMs = Date.now() - run.started;
   await notifyFailure(run, err, status, durationMs);
   await finishAll(run, status, durationMs, { removeRelease: true, error: err.message });
+  err.result = makeResult(run, status, durationMs);
   throw err;
 }
 
@@ -317,12 +544,13 @@ async function autoRollback(run: Run, cause: EeError): Promise<never> {
   const states: HostState[] = [];
   const back: HostSession[] = [];
   const stranded: HostSession[] = [];
-  for (const s of run.switched) {
-    const prev = s.state.current && s.state.releases.some((r) => r.id === s.state.current) ? s.state.current : previousRelease(s.state.releases, run.id);
+  await forEachLimited(run.switched, o.config.env.max_parallel, async (s) => {
+    const from = fromOf(run, s);
+    const prev = from && s.state.releases.some((r) => r.id === from) ? from : previousRelease(s.state.releases, run.id);
     if (!prev) {
       stranded.push(s);
       states.push({ host: s.host.id, state: `still on the new release ${run.id}: there is no previous release to roll back to`, current: run.id });
-      continue;
+      return;
     }
     const r = await s.t.exec(switchScript({ root: s.host.path, id: prev, hooks: o.config.raw.hooks.after_rollback, hookEnv: { ...hookEnv(run, s), EE_RELEASE: prev, EE_FAILED_RELEASE: run.id }, phase: 'after_rollback' }), {
       onStdout: (d) => o.reporter.output(s.host.id, d),
@@ -337,7 +565,7 @@ async function autoRollback(run: Run, cause: EeError): Promise<never> {
       stranded.push(s);
       states.push({ host: s.host.id, state: `rollback to ${prev} failed (${redact(r.stderr.trim().split('\n').pop() ?? 'unknown error')}); current is ${run.id}`, current: run.id });
     }
-  }
+  });
   // the rolled-back state must pass the post checks too
   if (back.length && !(cause instanceof InterruptedError)) {
     const again = await runChecks(o, 'post', back.map((s) => ({ host: s.host.id, transport: s.t, cwd: layout(s.host.path).current })), { ignoreAbort: true });
@@ -357,13 +585,21 @@ async function autoRollback(run: Run, cause: EeError): Promise<never> {
   const status: HistoryStatus = needsHuman ? 'needs_human' : cause instanceof InterruptedError ? 'interrupted' : 'rolled_back';
   await notifyFailure(run, cause, needsHuman ? 'needs_human' : 'rolled_back', durationMs);
   await finishAll(run, status, durationMs, { markBad: true, removeRelease: true, error: cause.message });
+  const result = makeResult(run, status, durationMs);
   if (needsHuman) {
     const summary = states.map((s) => `${s.host}: ${s.state}`).join('; ');
-    throw new NeedsHumanError(redact(`${cause.message}; automatic rollback failed: ${summary}`), states);
+    const err = new NeedsHumanError(redact(`${cause.message}; automatic rollback failed: ${summary}`), states);
+    err.result = result;
+    throw err;
   }
-  if (cause instanceof InterruptedError) throw cause;
+  if (cause instanceof InterruptedError) {
+    cause.result = result;
+    throw cause;
+  }
   const where = back.map((s) => `${s.host.id} -> ${run.outcomes.get(s.host.id)!.current}`).join(', ');
-  throw new DeployError(redact(`${cause.message}; rolled back (${where})`), { host: cause.host, step: cause.step });
+  const err = new DeployError(redact(`${cause.message}; rolled back (${where})`), { host: cause.host, step: cause.step });
+  err.result = result;
+  throw err;
 }
 
 /**
@@ -380,7 +616,7 @@ async function finishAll(run: Run, status: HistoryStatus, durationMs: number, f:
       id: run.id,
       action: 'deploy',
       status,
-      from: s.state.current,
+      from: fromOf(run, s),
       user: run.user,
       machine: machineName(),
       env: o.config.envName,
@@ -392,19 +628,29 @@ async function finishAll(run: Run, status: HistoryStatus, durationMs: number, f:
       error: f.error,
       warnings: run.warnings.length ? run.warnings : undefined,
       hosts: sessions.hosts.map((h) => h.host.id),
+      ...(run.canary ? { canary: run.canary } : {}),
+      ...(run.promote ? { promote: true } : {}),
     };
-    const ids = [...s.state.releases.map((r) => r.id), run.id];
+    const ids = [...new Set([...s.state.releases.map((r) => r.id), run.id])];
     const prune = status === 'success' ? selectPrune(ids, keep, run.id) : [];
     const wasSwitched = run.switched.includes(s);
+    const deployed = deployedLine({ branch: run.git.branch, sha: run.git.sha ?? run.revision, release: run.id, user: run.user });
     const r = await s.t
       .exec(
         finishScript({
           root: s.host.path,
           historyLine: historyLine(record),
-          revisionsLine: status === 'success' ? deployedLine({ branch: run.git.branch, sha: run.git.sha ?? run.revision, release: run.id, user: run.user }) : wasSwitched && out.current !== run.id ? rolledBackLine({ user: run.user, release: out.current ?? '' }) : undefined,
-          // a switched-then-rolled-back release stays for inspection, marked; one that never went live is removed
+          // the canary of a --promote logged its line when it went live; the rest of a --canary-only has none yet
+          revisionsLine:
+            status === 'success' ? (run.alreadyLive.has(s) ? undefined : deployed)
+            : status === 'canary' ? (wasSwitched ? deployed : undefined)
+            : wasSwitched && out.current !== run.id ? rolledBackLine({ user: run.user, release: out.current ?? '' }) : undefined,
+          // a switched-then-rolled-back release stays for inspection, marked; one that never went live
+          // is removed (where this run uploaded it: a failed --promote keeps the canary's prepared copies)
           markBad: f.markBad && wasSwitched ? { id: run.id, text: `${new Date().toISOString()},${run.user}` } : undefined,
-          removeRelease: f.removeRelease && !wasSwitched && !isCurrent ? run.id : undefined,
+          removeRelease: f.removeRelease && !wasSwitched && !isCurrent && run.toPrepare.has(s) ? run.id : undefined,
+          // --canary-only: the rest keep the release prepared for `deploy --promote`
+          keepPrepared: status === 'canary' && !wasSwitched && run.toPrepare.has(s) ? run.id : undefined,
           prune,
           unlockToken: sessions.token,
         }),
@@ -423,12 +669,15 @@ async function finishAll(run: Run, status: HistoryStatus, durationMs: number, f:
 
 function makeResult(run: Run, status: HistoryStatus, durationMs: number): DeployResult {
   return {
-    ok: status === 'success',
+    ok: status === 'success' || status === 'canary',
     action: 'deploy',
     project: run.o.config.project,
     env: run.o.config.envName,
     release: run.id,
     status,
+    strategy: run.plan.strategy,
+    ...(run.canary ? { canary: run.canary } : {}),
+    ...(run.promote ? { promote: true } : {}),
     commit: run.git.sha ?? run.revision,
     user: run.user,
     durationMs,

@@ -20,6 +20,19 @@ export function compileExcludes(patterns: string[]): (relPath: string) => boolea
   };
 }
 
+/**
+ * The same patterns for a walk that never enters excluded directories: only the entry itself is
+ * tested (its parents already passed). `rel` is clean ('/'-separated, no leading ./), `name` its
+ * last segment.
+ */
+export function compileEntryExclude(patterns: string[]): (rel: string, name: string) => boolean {
+  const matchers = patterns.map(compile);
+  return (rel, name) => {
+    for (const m of matchers) if (m(rel, name)) return true;
+    return false;
+  };
+}
+
 function compile(pattern: string): (path: string, name: string) => boolean {
   let p = pattern.trim().replace(/\/+$/, '');
   const anchored = p.includes('/');

@@ -26,10 +26,22 @@ export function userOutput(r: ExecResult): string {
     .trim();
 }
 
+/**
+ * A full disk, said plainly: `out of disk space (N free ...)`, using the free space a script
+ * reported with `@@ee df <KiB>` after cleaning up; undefined when the output shows no ENOSPC.
+ */
+export function diskFullReason(r: ExecResult): string | undefined {
+  const all = `${r.stdout}\n${r.stderr}`;
+  if (!/No space left on device|ENOSPC/i.test(all)) return undefined;
+  const kb = /^@@ee df (\d+)$/m.exec(all)?.[1];
+  const free = kb === undefined ? 'unknown' : Number(kb) < 1024 ? `${kb} KiB` : `${(Number(kb) / 1024).toFixed(1)} MiB`;
+  return `out of disk space (No space left on device; ${free} free after removing the partial upload)`;
+}
+
 export async function execChecked(t: Transport, command: Cmd, step: string, opts: ExecOptions = {}): Promise<ExecResult> {
   const r = await t.exec(command, opts);
   if (r.code === 0) return r;
-  const reason = failureReason(r) ?? (r.timedOut ? 'timed out' : `exit ${r.code ?? 'signal'}`);
+  const reason = diskFullReason(r) ?? failureReason(r) ?? (r.timedOut ? 'timed out' : `exit ${r.code ?? 'signal'}`);
   const detail = tail(userOutput(r), 1);
   const msg = `${t.host}: ${step} failed: ${reason}${detail && !reason.includes(detail) ? ` (${detail})` : ''}`;
   throw new RemoteCommandError(redact(msg), r.code, r.stdout, r.stderr, { host: t.host, step });

@@ -118,6 +118,8 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
         action: 'rollback',
         status: result.status as HistoryStatus,
         from: entry.from,
+        // what is live now: the target release's REVISION (history rows and `releases` show it)
+        commit: s.state.releases.find((r) => r.id === entry.to)?.revision,
         user,
         machine: machineName(),
         env: config.envName,

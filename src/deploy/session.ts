@@ -38,6 +38,8 @@ export interface OpenSessionsOptions {
   lockWaitMs?: number;
   message?: string;
   signal?: AbortSignal;
+  /** deploy: `open` also reports the current release's manifest (only its digest if one of these) */
+  manifests?: string[];
 }
 
 export async function openSessions(o: OpenSessionsOptions): Promise<Sessions> {
@@ -88,7 +90,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
     // read the real state, take no lock
     await Promise.all(
       sessions.map(async (s) => {
-        const r = await execChecked(s.t, openScript(s.host.path, { readOnly: true }), 'open', { readOnly: true });
+        const r = await execChecked(s.t, openScript(s.host.path, { readOnly: true, manifests: o.manifests }), 'open', { readOnly: true });
         s.state = parseState(r.stdout);
         const info = parseLock(s.state.lock.info);
         if (s.state.lock.status === 'held') o.reporter.warn(`${s.host.id}: the deploy lock is held by ${info ? describeHolder(info) : 'an unknown holder'}; a real run would stop here`);
@@ -98,24 +100,26 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
     return;
   }
   for (;;) {
-    const breakTokens = new Map<string, string>();
-    // take the lock where we do not hold it yet
+    // take the lock where we do not hold it yet. The first host is taken alone first: concurrent
+    // runs over the same hosts all meet there, so exactly one of them goes on, instead of each
+    // ending up with a part of the fleet.
+    const batch = sessions[0].locked ? sessions.filter((s) => !s.locked) : [sessions[0]];
     const held: { s: HostSession; info?: LockInfo }[] = [];
     await Promise.all(
-      sessions
-        .filter((s) => !s.locked)
-        .map(async (s) => {
-          const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), breakToken: breakTokens.get(s.host.id) }), 'open');
-          const st = parseState(r.stdout);
-          if (st.lock.status === 'acquired') {
-            s.locked = true;
-            s.state = st;
-          } else {
-            held.push({ s, info: parseLock(st.lock.info) });
-          }
-        }),
+      batch.map(async (s) => {
+        const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), manifests: o.manifests }), 'open');
+        const st = parseState(r.stdout);
+        if (st.lock.status === 'acquired') {
+          s.locked = true;
+          s.state = st;
+          if (st.cleaned?.length) o.reporter.info(`${s.host.id}: removed release(s) ${st.cleaned.join(', ')} left behind by an interrupted deploy`);
+        } else {
+          held.push({ s, info: parseLock(st.lock.info) });
+        }
+      }),
     );
     if (held.length === 0) {
+      if (sessions.some((s) => !s.locked)) continue;
       lockStep.succeed(sessions.length === 1 ? 'lock taken' : `lock taken on ${sessions.length} hosts`);
       return;
     }
@@ -126,23 +130,35 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
       const st = lockStaleness(info, { machine: machineName(), now: Date.now(), maxAgeMs: o.config.raw.lock_stale_after, pidAlive });
       if (st.stale && st.provable) {
         o.reporter.warn(`${s.host.id}: removing a stale lock left by ${describeHolder(info)}: ${st.reason}`);
-        const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), breakToken: info.token }), 'open');
+        const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), breakToken: info.token, manifests: o.manifests }), 'open');
         const parsed = parseState(r.stdout);
         if (parsed.lock.status === 'acquired') {
           s.locked = true;
           s.state = parsed;
+          if (parsed.cleaned?.length) o.reporter.info(`${s.host.id}: removed release(s) ${parsed.cleaned.join(', ')} left behind by an interrupted deploy`);
         }
         retryNow = true;
       }
     }
     if (retryNow) continue;
+    // all or none: give back what this round took, so two runs waiting for each other's hosts
+    // cannot deadlock (and a run that gives up holds nothing)
+    await Promise.allSettled(
+      sessions
+        .filter((x) => x.locked)
+        .map(async (x) => {
+          await x.t.exec(unlockScript(x.host.path, lock.token));
+          x.locked = false;
+        }),
+    );
     const { s, info } = held[0];
     if (Date.now() < deadline && !o.signal?.aborted) {
       if (!announcedWait) {
         lockStep.update(`waiting for the lock on ${s.host.id}: held by ${info ? describeHolder(info) : 'an unknown holder'}`);
         announcedWait = true;
       }
-      await sleep(Math.min(1000, Math.max(50, deadline - Date.now())), o.signal);
+      // a little jitter, so waiting runs do not retry in lockstep
+      await sleep(Math.min(500 + Math.floor(Math.random() * 500), Math.max(50, deadline - Date.now())), o.signal);
       continue;
     }
     lockStep.fail('the deploy lock is held');

@@ -3,11 +3,12 @@
  * as a tar archive. Paths are relative, directories listed explicitly so empty ones survive.
  */
 import { createHash } from 'node:crypto';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { DeployError } from '../errors.js';
-import { compileExcludes } from './exclude.js';
+import { compileEntryExclude } from './exclude.js';
 
 export interface SourceEntry {
   path: string; // relative, '/'-separated
@@ -15,6 +16,9 @@ export interface SourceEntry {
   size: number;
   mtimeMs: number;
   mode: number;
+  /** with mtime and size: is the cached content hash still valid? (deploy/upload.ts) */
+  ino?: number;
+  ctimeMs?: number;
 }
 
 export interface SourceTree {
@@ -28,7 +32,7 @@ export interface SourceTree {
 const RESERVED = new Set(['REVISION', 'REVISION_TIME', 'BAD_RELEASE']);
 
 export async function scanSource(dir: string, exclude: string[]): Promise<SourceTree> {
-  const excluded = compileExcludes(exclude);
+  const excluded = compileEntryExclude(exclude);
   const entries: SourceEntry[] = [];
   let totalBytes = 0;
   let files = 0;
@@ -39,30 +43,31 @@ export async function scanSource(dir: string, exclude: string[]): Promise<Source
     if (e instanceof DeployError) throw e;
     throw new DeployError(`source.dir ${dir} does not exist (did the build run?)`, { step: 'scan' });
   }
-  async function walk(rel: string): Promise<void> {
+  // synchronous on purpose: 20,000 awaited lstat() calls take ~5x longer than lstatSync()
+  function walk(rel: string): void {
     const abs = rel ? path.join(dir, rel) : dir;
-    const items = await readdir(abs, { withFileTypes: true });
+    const items = readdirSync(abs, { withFileTypes: true });
     items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const it of items) {
       const r = rel ? `${rel}/${it.name}` : it.name;
-      if (excluded(r)) continue;
+      if (excluded(r, it.name)) continue;
       if (!rel && RESERVED.has(it.name)) continue;
       if (it.name.startsWith('.ee-')) continue; // reserved for ee-deploy metadata inside releases
-      const st = await lstat(path.join(dir, r));
+      const st = lstatSync(`${abs}/${it.name}`);
       if (st.isDirectory()) {
         entries.push({ path: r, type: 'dir', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
-        await walk(r);
+        walk(r);
       } else if (st.isSymbolicLink()) {
         entries.push({ path: r, type: 'symlink', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
       } else if (st.isFile()) {
-        entries.push({ path: r, type: 'file', size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
+        entries.push({ path: r, type: 'file', size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777, ino: st.ino, ctimeMs: st.ctimeMs });
         totalBytes += st.size;
         files++;
       }
       // sockets, fifos, devices are not deployable: skipped
     }
   }
-  await walk('');
+  walk('');
   return { dir, entries, totalBytes, files };
 }
 

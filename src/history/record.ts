@@ -5,7 +5,8 @@
 import { redactDeep } from '../config/secrets.js';
 
 export type HistoryAction = 'deploy' | 'rollback';
-export type HistoryStatus = 'success' | 'failed' | 'rolled_back' | 'needs_human' | 'interrupted';
+/** `canary`: a `deploy --canary-only` that left the canary hosts on the release (see `deploy --promote`) */
+export type HistoryStatus = 'success' | 'canary' | 'failed' | 'rolled_back' | 'needs_human' | 'interrupted';
 
 export interface HistoryRecord {
   id: string; // release id deployed / rolled back to
@@ -23,6 +24,10 @@ export interface HistoryRecord {
   error?: string;
   warnings?: string[];
   hosts?: string[];
+  /** strategy canary: the hosts switched first */
+  canary?: string[];
+  /** a `deploy --promote` of the canary release `id` */
+  promote?: boolean;
 }
 
 /** One line of JSON, secrets redacted. */

@@ -13,6 +13,12 @@ export interface Layout {
   lockInfo: string;
   history: string;
   staging: string;
+  /** `<id>` markers of releases moved into releases/ but not switched to yet (cleaned by the next run) */
+  pending: string;
+  /** releases being removed are renamed here first, so releases/ never holds a half-deleted one */
+  trash: string;
+  /** `<id>`: the manifest of releases/<id> (deploy/manifest.ts), metadata kept out of the release */
+  manifests: string;
   release(id: string): string;
   stagingFor(id: string): string;
 }
@@ -30,6 +36,9 @@ export function layout(root: string): Layout {
     lockInfo: j('.ee-deploy', 'lock', 'info'),
     history: j('.ee-deploy', 'history.jsonl'),
     staging: j('.ee-deploy', 'staging'),
+    pending: j('.ee-deploy', 'pending'),
+    trash: j('.ee-deploy', 'trash'),
+    manifests: j('.ee-deploy', 'manifests'),
     release: (id) => j('releases', assertReleaseId(id)),
     stagingFor: (id) => j('.ee-deploy', 'staging', assertReleaseId(id)),
   };

@@ -31,6 +31,8 @@ export interface Transport {
   readonly host: string;
   /** true for `host: local` (no network) */
   readonly isLocal: boolean;
+  /** SSH to this machine (the connection's peer is a loopback address): uploads skip compression */
+  readonly loopback?: boolean;
   /** runs `command` with `sh -c` semantics on the host; resolves with its exit code (never rejects on non-zero) */
   exec(command: Cmd, options?: ExecOptions): Promise<ExecResult>;
   close(): Promise<void>;

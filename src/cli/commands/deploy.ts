@@ -12,6 +12,8 @@ export function register(program: Command): void {
     .option('--hosts <list>', 'only these hosts (comma-separated)')
     .option('--role <role>', 'only hosts with this role or tag')
     .option('--lock-wait <duration>', 'wait up to this long for another deploy to finish instead of exiting 4')
+    .option('--canary-only', 'strategy canary: stop once the canary hosts are live and healthy (the rest stay prepared)')
+    .option('--promote', 'switch the remaining hosts to the release of the last --canary-only deploy, then check them')
     .addHelpText(
       'after',
       `
@@ -20,15 +22,25 @@ Examples:
   ee-deploy deploy -e production         pick an environment
   ee-deploy deploy shop -e staging       a registered project, from any directory
   ee-deploy deploy --dry-run             print hosts, steps and remote commands; change nothing
-  ee-deploy deploy --json --lock-wait 2m for CI: one JSON document, wait for a running deploy`,
+  ee-deploy deploy --json --lock-wait 2m for CI: one JSON document, wait for a running deploy
+  ee-deploy deploy --role web            only the hosts with role (or tag) web
+  ee-deploy deploy --hosts web1,web2     only these hosts
+  ee-deploy deploy --canary-only         strategy canary: switch the canary, watch it, stop
+  ee-deploy deploy --promote             then switch the rest of the fleet to the canary's release
+
+Strategies (environments.<env>.strategy): parallel (default) prepares every host, then switches
+them all; rolling prepares, switches and checks \`batch\` hosts (a number or "25%") at a time,
+with \`pause\` between batches; canary switches \`canary.hosts\` hosts first and re-runs the post
+health checks for \`canary.wait\`, then the rest. Any failure after a switch rolls every switched
+host back, so the fleet ends on one release.`,
     )
     .action(async (project: string | undefined, _opts, cmd: Command) => {
-      const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string };
+      const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string; canaryOnly?: boolean; promote?: boolean };
       await runCommand(o, async ({ signal }) => {
         const config = loadConfig(o, project);
         const reporter = await reporterFor(o);
         try {
-          const result = await deploy({ config, reporter, hosts: selectHosts(config, o), interactive: isInteractive(), dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, message: o.message });
+          const result = await deploy({ config, reporter, hosts: selectHosts(config, o), interactive: isInteractive(), dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, message: o.message, canaryOnly: o.canaryOnly, promote: o.promote });
           if (!o.dryRun) registerProject(config.project, config.file);
           if (o.json) printJson(result);
           return 0;

@@ -13,6 +13,7 @@ export function register(program: Command): void {
     .description('the deploy/rollback history recorded on the servers: id, action, status, duration, who, commit, message')
     .option('-n, --limit <n>', 'how many entries', '20')
     .option('--hosts <list>', 'only these hosts (comma-separated)')
+    .option('--role <role>', 'only hosts with this role or tag')
     .addHelpText('after', `
 Examples:
   ee-deploy history
@@ -42,7 +43,7 @@ Examples:
             process.stdout.write(
               table(
                 ['started', 'release', 'action', 'status', 'duration', 'who', 'commit', 'message'],
-                entries.map((e) => [e.started.replace(/\.\d+Z$/, 'Z'), e.id, e.action, e.status, formatDuration(e.duration_ms), e.user, (e.commit ?? '').slice(0, 12), [e.message, e.error].filter(Boolean).join(' — ') + (views.length > 1 && e.on.length < views.length ? ` [${e.on.join(',')}]` : '')]),
+                entries.map((e) => [e.started.replace(/\.\d+Z$/, 'Z'), e.id, e.action, e.status === 'canary' && e.canary ? `canary (${e.canary.join(',')})` : e.promote ? `${e.status} (promote)` : e.status, formatDuration(e.duration_ms), e.user, (e.commit ?? '').slice(0, 12), [e.message, e.error].filter(Boolean).join(' — ') + (views.length > 1 && e.on.length < views.length ? ` [${e.on.join(',')}]` : '')]),
               ),
             );
         }

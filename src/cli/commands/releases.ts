@@ -22,7 +22,7 @@ Examples:
         const views = await inspectHosts(config, selectHosts(config, o), { interactive: isInteractive(), historyLimit: 200 });
         const hosts = views.map((v) => {
           const who = new Map<string, string>();
-          for (const h of v.history) if (h.action === 'deploy' && h.status === 'success') who.set(h.id, h.user);
+          for (const h of v.history) if (h.action === 'deploy' && (h.status === 'success' || h.status === 'canary') && !who.has(h.id)) who.set(h.id, h.user);
           return {
             host: v.host,
             ok: v.ok,

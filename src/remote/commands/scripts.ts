@@ -24,10 +24,23 @@ function baseVars(root: string): Vars {
     META: l.meta,
     LOCK: l.lock,
     STAGING: l.staging,
+    PENDING: l.pending,
+    TRASH: l.trash,
+    MANIFESTS: l.manifests,
     HISTORY: l.history,
     REVLOG: l.revisions,
   };
 }
+
+/**
+ * `discard DIR`: take a release out of releases/ with one atomic rename, then delete it, so an
+ * interrupted removal never leaves a half-deleted release behind (leftovers in the trash are
+ * emptied by the next run's `open`).
+ */
+const DISCARD = `discard() { mkdir -p "$TRASH" 2>/dev/null; t="$TRASH/\${1##*/}.$$"; if mv "$1" "$t" 2>/dev/null; then rm -rf "$t"; else rm -rf "$1"; fi; }`;
+
+/** `ours`: does the lock still carry this run's $TOKEN? (true when no token was given) */
+const OURS = `ours() { [ -z "$TOKEN" ] || grep -q "\\"token\\":\\"$TOKEN\\"" "$LOCK/info" 2>/dev/null; }`;
 
 /** prints the state block parsed by parseState() */
 const PRINT_STATE = `
@@ -50,7 +63,7 @@ for t in tar mkdir ln mv rm cp; do command -v "$t" >/dev/null 2>&1 || echo "${MA
  * earlier killed runs (only while holding the lock), print the state.
  * `breakToken`: remove an existing lock first, but only if it still carries this token.
  */
-export function openScript(root: string, opts: { lockInfo?: string; breakToken?: string; readOnly?: boolean }): Cmd {
+export function openScript(root: string, opts: { lockInfo?: string; breakToken?: string; readOnly?: boolean; manifests?: string[] }): Cmd {
   const vars: Vars = { ...baseVars(root), INFO: opts.lockInfo ?? '', BREAK: opts.breakToken ?? '' };
   const body: string[] = [];
   if (opts.readOnly) {
@@ -65,7 +78,17 @@ export function openScript(root: string, opts: { lockInfo?: string; breakToken?:
       `if mkdir "$LOCK" 2>/dev/null; then`,
       `  printf '%s\\n' "$INFO" > "$LOCK/info" || { rm -rf "$LOCK"; echo "${MARK} error cannot write lock info"; exit 1; }`,
       `  echo "${MARK} lock acquired"`,
-      `  rm -rf "$STAGING"/* 2>/dev/null`,
+      // leftovers of runs that were killed: staging uploads, temp links of a switch, releases
+      // that were prepared but never switched to (their pending marker), the trash
+      `  rm -rf "$STAGING"/* 2>/dev/null; rm -f "$R"/.ee-current-* 2>/dev/null`,
+      `  ${DISCARD}`,
+      `  cur=$(readlink "$CURRENT" 2>/dev/null || true)`,
+      `  for m in "$PENDING"/*; do`,
+      `    [ -f "$m" ] || continue; id=\${m##*/}`,
+      `    case $id in *[!0-9-]*) ;; *) if [ "$cur" != "releases/$id" ] && [ -d "$RELEASES/$id" ]; then discard "$RELEASES/$id"; rm -f "$MANIFESTS/$id"; echo "${MARK} cleaned $id"; fi ;; esac`,
+      `    rm -f "$m"`,
+      `  done`,
+      `  rm -rf "$TRASH"/* 2>/dev/null`,
       `else`,
       `  echo "${MARK} lock held $(head -n 1 "$LOCK/info" 2>/dev/null)"`,
       `  exit 0`,
@@ -73,7 +96,54 @@ export function openScript(root: string, opts: { lockInfo?: string; breakToken?:
     );
   }
   body.push(PRINT_STATE);
+  if (opts.manifests) {
+    vars.HAVE = opts.manifests.filter((d) => /^[0-9a-f]{32}$/.test(d)).join(' ');
+    // under the lock only: manifests of releases that are gone
+    if (!opts.readOnly) body.push(`for m in "$MANIFESTS"/*; do [ -f "$m" ] || continue; [ -d "$RELEASES/\${m##*/}" ] || rm -f "$m"; done 2>/dev/null`);
+    body.push(PRINT_MANIFEST);
+  }
   return script(vars, ...body);
+}
+
+/**
+ * The manifest of the release `current` points at (see deploy/manifest.ts), for an incremental
+ * upload: only its digest when the client already has it ($HAVE), else the whole text between
+ * markers. Manifests of releases that no longer exist are removed on the way (we hold the lock).
+ */
+const PRINT_MANIFEST = `
+if [ -n "$cur" ]; then
+  mid=\${cur##*/}; m="$MANIFESTS/$mid"; d=
+  [ -f "$m" ] && IFS=' ' read -r _ _ d _ < "$m"
+  if [ -z "$d" ]; then echo "${MARK} manifest none $mid"
+  else
+    case " $HAVE " in
+      *" $d "*) echo "${MARK} manifest cached $mid $d" ;;
+      *) echo "${MARK} manifest-begin $mid $d"; cat "$m"; echo; echo "${MARK} manifest-end" ;;
+    esac
+  fi
+fi
+`;
+
+/** The manifest part of an `open` answer (openScript's `manifests` option). */
+export interface RemoteManifest {
+  /** the release `current` points at */
+  release: string;
+  /** the digest in its manifest's header; undefined when that release has no manifest */
+  digest?: string;
+  /** the full text, unless the client already has this digest (`cached`) */
+  text?: string;
+  cached?: boolean;
+}
+
+export function parseManifestBlock(stdout: string): RemoteManifest | undefined {
+  const m = new RegExp(`^${MARK} manifest(-begin| cached| none) (\\S+)(?: ([0-9a-f]{32}))?$`, 'm').exec(stdout);
+  if (!m) return undefined;
+  if (m[1] === ' none') return { release: m[2] };
+  if (m[1] === ' cached') return { release: m[2], digest: m[3], cached: true };
+  const start = m.index + m[0].length + 1;
+  const end = stdout.indexOf(`\n${MARK} manifest-end`, start);
+  if (end < 0) return { release: m[2] }; // truncated: treat as missing
+  return { release: m[2], digest: m[3], text: stdout.slice(start, end) };
 }
 
 export interface ParsedState {
@@ -83,6 +153,10 @@ export interface ParsedState {
   availableKb?: number;
   missingTools: string[];
   noLayout: boolean;
+  /** releases an interrupted run prepared but never switched to, removed by this `open` */
+  cleaned?: string[];
+  /** the current release's manifest, when openScript was asked for it */
+  manifest?: RemoteManifest;
 }
 
 export function parseState(stdout: string): ParsedState {
@@ -119,6 +193,13 @@ export function parseState(stdout: string): ParsedState {
       case 'nolayout':
         s.noLayout = true;
         break;
+      case 'cleaned':
+        (s.cleaned ??= []).push(arg);
+        break;
+      case 'manifest':
+      case 'manifest-begin':
+        s.manifest = parseManifestBlock(stdout);
+        break;
     }
   }
   return s;
@@ -139,6 +220,14 @@ export interface PrepareOptions {
   /** hard-link-copy the release `current` points at first (incremental upload), then delete these */
   baseRelease?: string;
   deletions?: string[];
+  /**
+   * the archive's members are relative to the deploy root (deploy/upload.ts): the release under
+   * `.ee-deploy/staging/<id>/`, unchanged files as hard links to `releases/<base>/...`, and the
+   * release's manifest as `.ee-deploy/manifests/<id>`
+   */
+  rootArchive?: boolean;
+  /** the run's lock token: the release is moved into releases/ only while the lock still carries it */
+  lockToken?: string;
 }
 
 /**
@@ -156,9 +245,13 @@ export function prepareScript(o: PrepareOptions): Cmd {
     REL: l.release(o.id),
     REVISION: o.revision,
     REVISION_TIME: o.revisionTime,
+    TOKEN: o.lockToken ?? '',
   };
   const body: string[] = [
-    `fail() { echo "${MARK} failed $1" >&2; rm -rf "$S"; exit 1; }`,
+    // a failure reports the free space left once the staging dir is gone (a full disk is named as such)
+    `fail() { echo "${MARK} failed $1" >&2; rm -rf "$S"; avail=$(df -Pk "$R" 2>/dev/null | awk 'NR==2 {print $4}'); echo "${MARK} df \${avail:-unknown}" >&2; exit 1; }`,
+    DISCARD,
+    OURS,
     `[ -e "$REL" ] && { echo "${MARK} failed release $ID already exists" >&2; exit 1; }`,
     `rm -rf "$S" && mkdir -p "$S" || fail "cannot create staging directory"`,
   ];
@@ -172,8 +265,11 @@ export function prepareScript(o: PrepareOptions): Cmd {
       body.push(`rm -rf "$S/$DEL${i}"`);
     });
   }
-  body.push(`tar -x${o.gzip ? 'z' : ''}f - -C "$S" || fail "upload: tar exited $?"`);
-  body.push(`printf '%s\\n' "$REVISION" > "$S/REVISION" && printf '%s\\n' "$REVISION_TIME" > "$S/REVISION_TIME" || fail "cannot write REVISION"`);
+  if (o.rootArchive) body.push(`mkdir -p "$MANIFESTS" || fail "cannot create $MANIFESTS"`);
+  body.push(`tar -x${o.gzip ? 'z' : ''}f - -C "${o.rootArchive ? '$R' : '$S'}" || fail "upload: tar exited $?"`);
+  body.push(`echo "${MARK} uploaded"`);
+  // rm first: after a hard-link copy, writing through the old REVISION would change the base release
+  body.push(`rm -f "$S/REVISION" "$S/REVISION_TIME"; printf '%s\\n' "$REVISION" > "$S/REVISION" && printf '%s\\n' "$REVISION_TIME" > "$S/REVISION_TIME" || fail "cannot write REVISION"`);
   o.sharedDirs.forEach((d, i) => {
     vars[`SD${i}`] = d;
     vars[`SDT${i}`] = sharedLinkTarget(d);
@@ -188,9 +284,13 @@ export function prepareScript(o: PrepareOptions): Cmd {
       `mkdir -p "$(dirname "$SHARED/$SF${i}")" && { [ -e "$SHARED/$SF${i}" ] || : > "$SHARED/$SF${i}"; } && rm -rf "$S/$SF${i}" && mkdir -p "$(dirname "$S/$SF${i}")" && ln -s "$SFT${i}" "$S/$SF${i}" || fail "cannot link shared file $SF${i}"`,
     );
   });
+  // the pending marker goes first: a run killed from here on leaves a release the next run removes
+  body.push(`mkdir -p "$PENDING" && : > "$PENDING/$ID" || fail "cannot write $PENDING/$ID"`);
+  body.push(`ours || fail "the deploy lock is no longer held by this run (removed as stale, or by \\\`ee-deploy unlock\\\`)"`);
+  body.push(`[ -e "$REL" ] && fail "release $ID already exists"`);
   body.push(`mv "$S" "$REL" || fail "cannot move the release into place"`);
   body.push(`echo "${MARK} prepared"`);
-  body.push(...hookLines(o.hooks, o.hookEnv, vars, 'before_switch', '"$REL"', `rm -rf "$REL"`));
+  body.push(...hookLines(o.hooks, o.hookEnv, vars, 'before_switch', '"$REL"', `if ours; then discard "$REL"; rm -f "$PENDING/$ID"; fi`));
   return script(vars, ...body);
 }
 
@@ -208,7 +308,10 @@ function hookLines(hooks: string[], env: Record<string, string>, vars: Vars, pha
     vars[`HOOK_${i}`] = h;
     // each hook runs in its own `sh -c` so `exit` or `set -e` inside it cannot end this script
     out.push(`echo "${MARK} hook ${phase} ${i}"`);
-    out.push(`( cd ${cwdExpr} && exec sh -c "$HOOK_${i}" ) </dev/null || { rc=$?; echo "${MARK} hook-failed ${phase} ${i} $rc"; ${onFail}; exit 1; }`);
+    // `hook-failed` (stdout) is parsed by the pipeline; `failed` (stderr) becomes the error message
+    out.push(
+      `( cd ${cwdExpr} && exec sh -c "$HOOK_${i}" ) </dev/null || { rc=$?; echo "${MARK} hook-failed ${phase} ${i} $rc"; echo "${MARK} failed ${phase} hook #${i + 1} exited $rc" >&2; ${onFail}; exit 1; }`,
+    );
   });
   return out;
 }
@@ -217,10 +320,21 @@ function hookLines(hooks: string[], env: Record<string, string>, vars: Vars, pha
  * `switch`: point `current` at releases/<id> atomically (a fresh symlink renamed over the old
  * one: `mv -T` on GNU, `mv` of a link onto a link elsewhere), then run `hooks` in current.
  */
-export function switchScript(o: { root: string; id: string; hooks: string[]; hookEnv: Record<string, string>; phase: 'after_switch' | 'after_rollback'; clearBad?: boolean }): Cmd {
+export function switchScript(o: {
+  root: string;
+  id: string;
+  hooks: string[];
+  hookEnv: Record<string, string>;
+  phase: 'after_switch' | 'after_rollback';
+  clearBad?: boolean;
+  /** switch only while the lock still carries this token (a deploy's forward switch) */
+  lockToken?: string;
+}): Cmd {
   assertReleaseId(o.id);
-  const vars: Vars = { ...baseVars(o.root), ID: o.id, TARGET: `releases/${o.id}`, TMP: `${layout(o.root).root}/.ee-current-${o.id}` };
+  const vars: Vars = { ...baseVars(o.root), ID: o.id, TARGET: `releases/${o.id}`, TMP: `${layout(o.root).root}/.ee-current-${o.id}`, TOKEN: o.lockToken ?? '' };
   const body: string[] = [
+    OURS,
+    `ours || { echo "${MARK} failed the deploy lock is no longer held by this run" >&2; exit 1; }`,
     `[ -d "$RELEASES/$ID" ] || { echo "${MARK} failed release $ID does not exist" >&2; exit 1; }`,
     o.clearBad ? `rm -f "$RELEASES/$ID/BAD_RELEASE"` : '',
     `rm -f "$TMP" && ln -s "$TARGET" "$TMP" || { echo "${MARK} failed cannot create symlink" >&2; exit 1; }`,
@@ -230,6 +344,7 @@ export function switchScript(o: { root: string; id: string; hooks: string[]; hoo
     `  else rm -f "$TMP"; echo "${MARK} failed $CURRENT exists and is not a symlink" >&2; exit 1; fi`,
     `fi`,
     `echo "${MARK} switched $ID"`,
+    `rm -f "$PENDING/$ID"`,
     ...hookLines(o.hooks, o.hookEnv, vars, o.phase, '"$CURRENT"', ':'),
   ].filter(Boolean);
   return script(vars, ...body);
@@ -245,11 +360,13 @@ export function finishScript(o: {
   revisionsLine?: string;
   markBad?: { id: string; text: string };
   removeRelease?: string;
+  /** a release prepared for later (the rest of a `deploy --canary-only`): drop its pending marker so the next run keeps it */
+  keepPrepared?: string;
   prune?: string[];
   unlockToken?: string;
 }): Cmd {
   const vars: Vars = { ...baseVars(o.root), HLINE: o.historyLine ?? '', RLINE: o.revisionsLine ?? '', TOKEN: o.unlockToken ?? '' };
-  const body: string[] = [`mkdir -p "$META"`];
+  const body: string[] = [`mkdir -p "$META"`, DISCARD];
   if (o.historyLine) body.push(`printf '%s\\n' "$HLINE" >> "$HISTORY" || echo "${MARK} warn cannot append history"`);
   if (o.revisionsLine) body.push(`printf '%s\\n' "$RLINE" >> "$REVLOG" || echo "${MARK} warn cannot append revisions.log"`);
   if (o.markBad) {
@@ -257,13 +374,17 @@ export function finishScript(o: {
     vars.BAD_TEXT = o.markBad.text;
     body.push(`[ -d "$RELEASES/$BAD_ID" ] && printf '%s\\n' "$BAD_TEXT" > "$RELEASES/$BAD_ID/BAD_RELEASE"`);
   }
+  if (o.keepPrepared) {
+    vars.KEEP_ID = assertReleaseId(o.keepPrepared);
+    body.push(`rm -f "$PENDING/$KEEP_ID"`);
+  }
   if (o.removeRelease) {
     vars.RM_ID = assertReleaseId(o.removeRelease);
-    body.push(`cur=$(readlink "$CURRENT" 2>/dev/null || true); [ "$cur" = "releases/$RM_ID" ] || rm -rf "$RELEASES/$RM_ID"`);
+    body.push(`cur=$(readlink "$CURRENT" 2>/dev/null || true); [ "$cur" = "releases/$RM_ID" ] || { discard "$RELEASES/$RM_ID"; rm -f "$MANIFESTS/$RM_ID"; }; rm -f "$PENDING/$RM_ID"`);
   }
   (o.prune ?? []).forEach((id, i) => {
     vars[`P${i}`] = assertReleaseId(id);
-    body.push(`cur=$(readlink "$CURRENT" 2>/dev/null || true); [ "$cur" = "releases/$P${i}" ] || { rm -rf "$RELEASES/$P${i}" && echo "${MARK} pruned $P${i}"; }`);
+    body.push(`cur=$(readlink "$CURRENT" 2>/dev/null || true); [ "$cur" = "releases/$P${i}" ] || { discard "$RELEASES/$P${i}"; [ -e "$RELEASES/$P${i}" ] || { rm -f "$MANIFESTS/$P${i}"; echo "${MARK} pruned $P${i}"; }; }`);
   });
   if (o.unlockToken) body.push(unlockLine());
   body.push(`echo "${MARK} finished"`);

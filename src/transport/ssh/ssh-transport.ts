@@ -39,6 +39,10 @@ function sendSignal(ch: ClientChannel, name: string): void {
   }
 }
 
+export function isLoopbackAddress(a: string | undefined): boolean {
+  return !!a && (/^127\./.test(a) || a === '::1' || /^::ffff:127\./i.test(a));
+}
+
 /** a channel was refused while others were open: wait for a slot and try again */
 class ChannelRefused extends Error {}
 
@@ -60,6 +64,8 @@ export interface SshTransportInit {
 
 export class SshTransport implements Transport {
   readonly isLocal = false;
+  /** the TCP peer is this machine (127.x, ::1), e.g. an alias whose HostName is 127.0.0.1 */
+  readonly loopback: boolean;
   readonly host: string;
   /** `user@host:port` */
   readonly label: string;
@@ -78,6 +84,9 @@ export class SshTransport implements Transport {
     this.label = init.label;
     this.client = init.client;
     this.jumps = init.jumps ?? [];
+    // through a jump host the bytes cross a network whatever the final address is
+    const sock = (init.client as unknown as { _sock?: { remoteAddress?: string } })._sock;
+    this.loopback = this.jumps.length === 0 && isLoopbackAddress(sock?.remoteAddress);
     this.maxChannels = Math.max(1, init.maxChannels ?? DEFAULT_MAX_CHANNELS);
     let markClosed!: () => void;
     this.closedPromise = new Promise<void>((r) => (markClosed = r));

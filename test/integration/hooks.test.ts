@@ -1,0 +1,112 @@
+/**
+ * Issue 3: hooks and local build steps over a real OpenSSH server, and what a failure at each
+ * stage leaves behind (SPEC section 2: exit 1 = every host back where it was).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSshd, type SshdFixture } from '../helpers/sshd.js';
+import { cli, server, current, historyRecords, isBad, isLocked, jsonDoc, newProject, releases, revisionsLog, type ProjectSpec } from '../helpers/deploy-env.js';
+
+let f: SshdFixture;
+let tmp: string;
+let n = 0;
+
+beforeAll(async () => {
+  f = await startSshd({ servers: [server('web1')] });
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-hooks-'));
+});
+
+afterAll(async () => {
+  await f?.stopAll();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** a project on its own deploy root, already deployed once (release A) */
+async function deployedOnce(extra: Omit<ProjectSpec, 'hosts'> = {}) {
+  const root = path.join(tmp, `app${n++}`);
+  const spec: ProjectSpec = { hosts: [{ host: 'web1', path: root }], ...extra };
+  const p = newProject(spec);
+  const r = await cli(f.home, p.dir, ['deploy']);
+  expect(r.code, r.stderr).toBe(0);
+  const a = current(root)!;
+  const change = (more: Omit<ProjectSpec, 'hosts'>) => p.write({ ...spec, ...more });
+  return { root, p, a, change };
+}
+
+describe('hooks', () => {
+  it('runs before_switch in the new release and after_switch in current, with EE_* variables', async () => {
+    const root = path.join(tmp, 'envs');
+    const p = newProject({
+      hosts: [{ host: 'web1', path: root }],
+      hooks: {
+        before_switch: ['echo "before $(pwd -P) $EE_RELEASE $EE_PROJECT $EE_ENV $EE_HOST $EE_USER" >> "$EE_DEPLOY_PATH/hooks.txt"'],
+        after_switch: ['echo "after $(pwd) $EE_RELEASE_PATH" >> ../../hooks.txt', 'test -f index.html'],
+      },
+    });
+    const r = await cli(f.home, p.dir, ['deploy']);
+    expect(r.code, r.stderr).toBe(0);
+    const id = current(root)!;
+    const lines = readFileSync(path.join(root, 'hooks.txt'), 'utf8').trim().split('\n');
+    expect(lines).toEqual([`before ${path.join(root, 'releases', id)} ${id} shop production web1 alice`, `after ${path.join(root, 'current')} ${path.join(root, 'releases', id)}`]);
+  });
+
+  it('a failing before_switch hook: exit 1, current unchanged, the new release removed', async () => {
+    const { root, p, a, change } = await deployedOnce();
+    change({ hooks: { before_switch: ['echo migrating', 'echo "migration exploded" >&2; exit 7'] } });
+    const r = await cli(f.home, p.dir, ['deploy']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: .*web1/);
+    expect(r.stderr).toContain('migration exploded');
+    expect(current(root)).toBe(a);
+    expect(releases(root)).toEqual([a]);
+    expect(isLocked(root)).toBe(false);
+    expect(revisionsLog(root)).toHaveLength(1);
+    const last = historyRecords(root).at(-1)!;
+    expect(last).toMatchObject({ action: 'deploy', status: 'failed', from: a });
+    expect(String(last.error)).toContain("before_switch hook #2 exited 7");
+    expect(r.stderr).toContain("before_switch hook #2 exited 7");
+  });
+
+  it('a failing build: exit 1 and the server is never contacted', async () => {
+    const { root, p, a, change } = await deployedOnce();
+    change({ build: 'echo compiling; echo "syntax error in app.ts" >&2; exit 9' });
+    const sessions = await f.servers[0].count('Accepted publickey');
+    const r = await cli(f.home, p.dir, ['deploy', '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('build failed (exit 9)');
+    expect(r.stderr).toContain('syntax error in app.ts');
+    expect(jsonDoc(r.stdout)).toMatchObject({ ok: false, exitCode: 1, error: { step: 'build' } });
+    expect(await f.servers[0].count('Accepted publickey')).toBe(sessions);
+    expect(current(root)).toBe(a);
+    expect(releases(root)).toEqual([a]);
+    expect(historyRecords(root)).toHaveLength(1);
+
+    // a build that succeeds runs in the project dir before the upload
+    change({ build: 'echo built > app/BUILT.txt' });
+    const ok = await cli(f.home, p.dir, ['deploy']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(readFileSync(path.join(root, 'current', 'BUILT.txt'), 'utf8')).toBe('built\n');
+  });
+
+  it('a failing after_switch hook: rolled back to the previous release, the new one marked BAD_RELEASE', async () => {
+    const { root, p, a, change } = await deployedOnce({ hooks: { after_rollback: ['touch ../../after_rollback_ran'] } });
+    change({ hooks: { after_switch: ['exit 5'], after_rollback: ['touch ../../after_rollback_ran'] } });
+    const r = await cli(f.home, p.dir, ['deploy', '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/after_switch hook #1 failed \(exit 5\).*rolled back/);
+    expect(current(root)).toBe(a);
+    const ids = releases(root);
+    expect(ids).toHaveLength(2);
+    const b = ids.find((id) => id !== a)!;
+    expect(isBad(root, b)).toBe(true);
+    expect(readFileSync(path.join(root, 'releases', b, 'BAD_RELEASE'), 'utf8').trim()).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z,alice$/);
+    expect(historyRecords(root).at(-1)).toMatchObject({ id: b, action: 'deploy', status: 'rolled_back', from: a });
+    expect(revisionsLog(root).at(-1)).toBe(`alice rolled back to release ${a}`);
+    expect(readFileSync(path.join(root, 'after_rollback_ran'), 'utf8')).toBe('');
+    expect(isLocked(root)).toBe(false);
+    const doc = jsonDoc(r.stdout);
+    expect(doc).toMatchObject({ ok: false, exitCode: 1 });
+  });
+});
