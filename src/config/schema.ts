@@ -169,9 +169,12 @@ export const configSchema = z
         dir: z.string().min(1).default('.'),
         exclude: z.array(z.string().min(1)).default(['.git', 'node_modules']),
         build: z.string().min(1).optional(),
+        // unchanged files are hard links to the previous release's (upload.ts); false: every
+        // release gets its own copy of every file (a full upload each time)
+        hard_links: z.boolean().default(true),
       })
       .strict()
-      .default({ dir: '.', exclude: ['.git', 'node_modules'] }),
+      .default({ dir: '.', exclude: ['.git', 'node_modules'], hard_links: true }),
     keep_releases: z.number().int().min(1, 'keep_releases must be >= 1').max(1000).default(5),
     lock_stale_after: duration.default(3_600_000),
     shared: z

@@ -12,7 +12,7 @@
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import type { ResolvedHost } from '../config/resolve.js';
-import { DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
+import { ConnectionError, DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
 import { historyLine, deployedLine, parseHistory, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
 import { finishScript, MARK, prepareScript, readHistoryScript, switchScript } from '../remote/commands/scripts.js';
 import { layout } from '../remote/layout.js';
@@ -22,7 +22,7 @@ import { gitInfo, machineName, performer, type GitInfo } from './identity.js';
 import { runLocalCommand } from './local-steps.js';
 import { previousRelease, selectPrune } from './plan.js';
 import { execChecked, userOutput } from './remote.js';
-import { openSessions, releaseLocks, sleep, type HostSession, type Sessions } from './session.js';
+import { openSessions, reconnectLost, releaseLocks, sleep, type HostSession, type Sessions } from './session.js';
 import { scanSource, treeFingerprint, type SourceTree } from './source.js';
 import { knownManifests, NETWORK_GZIP_LEVEL, UploadPlan } from './upload.js';
 import { runChecks, notify, type CheckOutcome } from './checks.js';
@@ -184,7 +184,7 @@ async function promote(o: DeployOptions): Promise<DeployResult> {
   const user = await performer(config.dir, o.env);
   const warnings: string[] = [];
   reporter.info(`promoting the canary of ${config.project} on ${config.envName} (${hosts.map((h) => h.id).join(', ')})${o.dryRun ? ' [dry run]' : ''}`);
-  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message ?? 'promote', signal: o.signal });
+  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message ?? 'promote', signal: o.signal, manifests: knownManifests() });
   try {
     const record = await findCanary(o, sessions);
     const id = record.id;
@@ -416,7 +416,7 @@ async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[]): Pro
   const upload = UploadPlan.create({
     tree,
     id: run.id,
-    targets: hosts.map((s) => ({ key: s, gzip: s.t.isLocal || s.t.loopback || isLoopback(s.host) ? false : NETWORK_GZIP_LEVEL, manifest: s.state.manifest })),
+    targets: hosts.map((s) => ({ key: s, gzip: s.t.isLocal || s.t.loopback || isLoopback(s.host) ? false : NETWORK_GZIP_LEVEL, manifest: cfg.source.hard_links === false ? undefined : s.state.manifest })),
     shared: [...cfg.shared.dirs, ...cfg.shared.files],
     limit: o.config.env.max_parallel,
     dryRun: o.dryRun,
@@ -517,8 +517,9 @@ function checkInterrupt(run: Run, when: string): void {
  * Failure before every host was switched and checked: switched hosts go back to what they had,
  * the new release is removed everywhere, history records the failure, locks are released.
  */
-async function failBeforeDone(run: Run, e: unknown): Promise<never> {
+async function failBeforeDone(run: Run, e: unknown, reconnected = false): Promise<never> {
   const err = e instanceof EeError ? e : new DeployError(String((e as Error)?.message ?? e));
+  if (err instanceof ConnectionError && !reconnected && !run.o.dryRun) return failAfterDrop(run, err);
   if (run.switched.length) return autoRollback(run, err);
   const status: HistoryStatus = err instanceof InterruptedError ? 'interrupted' : 'failed';
   const durationMs = Date.now() - run.started;
@@ -526,6 +527,36 @@ async function failBeforeDone(run: Run, e: unknown): Promise<never> {
   await finishAll(run, status, durationMs, { removeRelease: true, error: err.message });
   err.result = makeResult(run, status, durationMs);
   throw err;
+}
+
+/**
+ * A connection dropped mid-run: reconnect to each host that lost it and look at `current`. A host
+ * already on the new release (its switch ran, the answer was lost) counts as switched and goes
+ * back with the others; then the usual cleanup runs over the new connection. Still exit 3, unless
+ * a host whose switch was in flight stays unreachable: its `current` is unknown (exit 5).
+ */
+async function failAfterDrop(run: Run, err: ConnectionError): Promise<never> {
+  const { back, unreachable } = await reconnectLost(run.sessions, { interactive: run.o.interactive, reporter: run.o.reporter });
+  for (const { s, current } of back) if (current === run.id && !run.switched.includes(s)) run.switched.push(s);
+  const unknown = unreachable.filter((s) => run.outcomes.get(s.host.id)?.step === 'switch' && !run.switched.includes(s));
+  try {
+    return await failBeforeDone(run, err, true);
+  } catch (x) {
+    const ee = x instanceof EeError ? x : err;
+    if (unknown.length && !(x instanceof NeedsHumanError)) {
+      const states: HostState[] = unknown.map((s) => ({ host: s.host.id, state: `unreachable since the connection dropped during the switch: current is ${s.state.current ?? '(none)'} or ${run.id}` }));
+      const human = new NeedsHumanError(redact(`${ee.message}; ${states.map((h) => `${h.host}: ${h.state}`).join('; ')} (check with \`ee-deploy releases\`)`), states);
+      human.result = ee.result;
+      throw human;
+    }
+    if (x instanceof DeployError) {
+      // put back over a new connection: still a connection failure
+      const conn = new ConnectionError(x.message, { host: x.host, step: x.step });
+      conn.result = x.result;
+      throw conn;
+    }
+    throw x;
+  }
 }
 
 async function notifyFailure(run: Run, err: EeError, status: HistoryStatus, durationMs: number): Promise<void> {

@@ -47,9 +47,12 @@ function globToRegExpSource(glob: string): string {
     const c = glob[i];
     if (c === '*') {
       if (glob[i + 1] === '*') {
-        out += '.*';
         i++;
-        if (glob[i + 1] === '/') i++;
+        if (glob[i + 1] === '/') {
+          // `**/` is zero or more whole segments: `a/**/b` matches `a/b` and `a/x/b`, never `a/xb`
+          out += '(?:.*/)?';
+          i++;
+        } else out += '.*';
       } else out += '[^/]*';
     } else if (c === '?') out += '[^/]';
     else out += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');

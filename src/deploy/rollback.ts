@@ -8,6 +8,7 @@ import { DeployError, EeError, NeedsHumanError, UsageError, type HostState } fro
 import { historyLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
 import { finishScript, switchScript } from '../remote/commands/scripts.js';
 import { layout } from '../remote/layout.js';
+import { lines } from '../remote/shell.js';
 import { isReleaseId } from '../remote/release-id.js';
 import { notify, runChecks, type CheckOutcome } from './checks.js';
 import type { RunOptions } from './context.js';
@@ -79,11 +80,40 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
       return result;
     }
     const failures: HostState[] = [];
+    const recordFor = (s: HostSession, entry: RollbackPlanEntry, status: HistoryStatus, durationMs: number, error?: string): HistoryRecord => ({
+      id: entry.to,
+      action: 'rollback',
+      status,
+      from: entry.from,
+      // what is live now: the target release's REVISION (history rows and `releases` show it)
+      commit: s.state.releases.find((r) => r.id === entry.to)?.revision,
+      user,
+      machine: machineName(),
+      env: config.envName,
+      started: startedIso,
+      duration_ms: durationMs,
+      message: o.message,
+      error,
+      warnings: warnings.length ? warnings : undefined,
+      hosts: sessions.hosts.map((x) => x.host.id),
+    });
+    // one host and no post checks: the outcome is known when the switch exec ends, so that exec
+    // also records history + revisions.log and releases the lock (skipped when the switch or a
+    // hook fails: the script exits first, and the separate finish below records the failure)
+    const mergeFinish = !o.dryRun && plan.length === 1 && !config.raw.health_checks.some((c) => c.phase === 'post');
+    const finished = new Set<HostSession>();
     const step = reporter.step(`rolling back to ${new Set(plan.map((p) => p.entry.to)).size === 1 ? target : 'the previous releases'}`);
     await forEachLimited(plan, config.env.max_parallel, async ({ s, entry }) => {
-      const r = await s.t
-        .exec(switchScript({ root: s.host.path, id: entry.to, hooks: config.raw.hooks.after_rollback, hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_RELEASE: entry.to, EE_RELEASE_PATH: layout(s.host.path).release(entry.to), EE_DEPLOY_PATH: s.host.path, EE_PREVIOUS_RELEASE: entry.from ?? '', EE_HOST: s.host.id, EE_USER: user }, phase: 'after_rollback', clearBad: o.release !== undefined }), { onStdout: (d) => reporter.output(s.host.id, d) })
-        .catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+      let cmd = switchScript({ root: s.host.path, id: entry.to, hooks: config.raw.hooks.after_rollback, hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_RELEASE: entry.to, EE_RELEASE_PATH: layout(s.host.path).release(entry.to), EE_DEPLOY_PATH: s.host.path, EE_PREVIOUS_RELEASE: entry.from ?? '', EE_HOST: s.host.id, EE_USER: user }, phase: 'after_rollback', clearBad: o.release !== undefined });
+      if (mergeFinish) {
+        const record = recordFor(s, entry, 'success', Date.now() - started);
+        cmd = lines(cmd, finishScript({ root: s.host.path, historyLine: historyLine(record), revisionsLine: rolledBackLine({ user, release: entry.to }), unlockToken: sessions.token }));
+      }
+      const r = await s.t.exec(cmd, { onStdout: (d) => reporter.output(s.host.id, d) }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+      if (mergeFinish && r.code === 0 && r.stdout.includes('@@ee finished')) {
+        finished.add(s);
+        s.locked = false;
+      }
       const h = result.hosts.find((x) => x.host === s.host.id)!;
       if (r.stdout.includes(`@@ee switched ${entry.to}`) || o.dryRun) {
         h.current = entry.to;
@@ -112,24 +142,9 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
       void notes;
     }
     await forEachLimited(plan, config.env.max_parallel, async ({ s, entry }) => {
+      if (finished.has(s)) return;
       const h = result.hosts.find((x) => x.host === s.host.id)!;
-      const record: HistoryRecord = {
-        id: entry.to,
-        action: 'rollback',
-        status: result.status as HistoryStatus,
-        from: entry.from,
-        // what is live now: the target release's REVISION (history rows and `releases` show it)
-        commit: s.state.releases.find((r) => r.id === entry.to)?.revision,
-        user,
-        machine: machineName(),
-        env: config.envName,
-        started: startedIso,
-        duration_ms: durationMs,
-        message: o.message,
-        error,
-        warnings: warnings.length ? warnings : undefined,
-        hosts: sessions.hosts.map((x) => x.host.id),
-      };
+      const record = recordFor(s, entry, result.status as HistoryStatus, durationMs, error);
       const r = await s.t
         .exec(finishScript({ root: s.host.path, historyLine: historyLine(record), revisionsLine: h.current === entry.to ? rolledBackLine({ user, release: entry.to }) : undefined, unlockToken: sessions.token }))
         .catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));

@@ -7,7 +7,7 @@ import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { EeError, LockHeldError } from '../errors.js';
 import { describeHolder, lockStaleness, parseLock, pidAlive, serializeLock, type LockInfo } from '../remote/commands/lock.js';
 import { openScript, parseState, unlockScript, type ParsedState } from '../remote/commands/scripts.js';
-import { openAll } from '../transport/open.js';
+import { openAll, openTransport } from '../transport/open.js';
 import type { Transport } from '../transport/types.js';
 import type { Reporter } from '../ui/reporter.js';
 import { machineName } from './identity.js';
@@ -171,6 +171,36 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
     } else msg += '; if no deploy is running, run `ee-deploy unlock`';
     throw new LockHeldError(msg, info, s.host.id);
   }
+}
+
+/**
+ * After a dropped connection: a fresh connection to each host whose transport died (an
+ * SshTransport whose `alive` turned false), so the run can see where `current` really points (a
+ * switch may have run although its answer was lost), put it back, record the failure and release
+ * its lock. The session's transport is replaced; `state` stays what the run started from.
+ * Returns the reconnected hosts with their `current` now, and the hosts that stay unreachable.
+ */
+export async function reconnectLost(sessions: Sessions, o: { interactive: boolean; reporter: Reporter; connectTimeoutMs?: number }): Promise<{ back: { s: HostSession; current?: string }[]; unreachable: HostSession[] }> {
+  const lost = sessions.hosts.filter((s) => (s.t as { alive?: boolean }).alive === false);
+  const back: { s: HostSession; current?: string }[] = [];
+  const unreachable: HostSession[] = [];
+  await Promise.all(
+    lost.map(async (s) => {
+      try {
+        const t = await openTransport(s.host, { interactive: o.interactive, connectTimeoutMs: o.connectTimeoutMs ?? 10_000 });
+        await s.t.close().catch(() => {});
+        s.t = t;
+        const r = await execChecked(t, openScript(s.host.path, { readOnly: true }), 'open', { readOnly: true });
+        const current = parseState(r.stdout).current;
+        o.reporter.warn(`${s.host.id}: reconnected after the connection was lost; current -> ${current ?? '(none)'}`);
+        back.push({ s, current });
+      } catch (e) {
+        o.reporter.warn(`${s.host.id}: cannot reconnect after the connection was lost: ${(e as Error).message}`);
+        unreachable.push(s);
+      }
+    }),
+  );
+  return { back, unreachable };
 }
 
 /** Releases our lock on every host that has it (best effort, never throws). */

@@ -14,20 +14,19 @@ export function timestampId(date: Date = new Date()): string {
   return date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
 }
 
-/** A new id that collides with none of `existing` (on any host). */
+/**
+ * A new id that collides with none of `existing` (on any host) and sorts after all of them, so
+ * sorting by name stays sorting by age: within the same second (or when a clock is behind the one
+ * that made the newest release) it is the newest id's stem with the next suffix.
+ */
 export function newReleaseId(existing: Iterable<string>, date: Date = new Date()): string {
-  const taken = new Set(existing);
   const base = timestampId(date);
-  // never go "back in time" below an existing id, so sorting by name stays sorting by age
-  const newest = [...taken].filter(isReleaseId).sort(compareReleaseIds).pop();
-  let id = newest && compareReleaseIds(base, newest) <= 0 && newest.slice(0, 14) === base ? newest : base;
-  if (!taken.has(id)) return id;
-  const stem = id.slice(0, 14);
-  for (let n = 1; n < 10_000; n++) {
-    id = `${stem}-${n}`;
-    if (!taken.has(id)) return id;
-  }
-  throw new Error('no free release id');
+  const newest = sortReleaseIds(existing).pop();
+  if (!newest || compareReleaseIds(base, newest) > 0) return base;
+  const [stem, suffix = '0'] = newest.split('-');
+  const n = Number(suffix) + 1;
+  if (n > 9999) throw new Error(`no free release id after ${newest}`);
+  return `${stem}-${n}`;
 }
 
 export function compareReleaseIds(a: string, b: string): number {

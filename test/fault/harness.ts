@@ -18,7 +18,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const XDG = mkdtempSync(path.join(os.tmpdir(), 'ee-fault-xdg-'));
 
 export function faultEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', XDG_CONFIG_HOME: XDG, GITHUB_ACTOR: 'alice', GIT_CEILING_DIRECTORIES: os.tmpdir() };
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', XDG_CONFIG_HOME: XDG, XDG_CACHE_HOME: path.join(XDG, 'cache'), GITHUB_ACTOR: 'alice', GIT_CEILING_DIRECTORIES: os.tmpdir() };
+  delete env.EE_DEPLOY_CACHE_DIR;
   delete env.SSH_AUTH_SOCK;
   delete env.GITLAB_USER_LOGIN;
   return { ...env, ...extra };
@@ -44,6 +45,8 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
   /** SIGKILL `delayMs` after the first stdout line matching `on` (0: at once, in the same tick) */
   killAt?: { on: RegExp; delayMs: number };
+  /** called for each stdout line as it arrives */
+  onLine?: (line: string) => void;
   timeoutMs?: number;
 }
 
@@ -70,6 +73,7 @@ export function spawnCli(args: string[], o: SpawnOptions): Promise<Run> {
         run.lines.push(line);
         const m = /\binfo\s+release (\d{14}(?:-\d+)?)$/.exec(line);
         if (m) run.release = m[1];
+        o.onLine?.(line);
         if (o.killAt && !armed && o.killAt.on.test(line)) {
           armed = true;
           if (o.killAt.delayMs <= 0) kill();
@@ -102,7 +106,7 @@ export function phaseAt(lines: string[]): string {
     if (/@@ee hook before_switch/.test(l)) return 'before_switch hook';
     if (/@@ee prepared/.test(l)) return 'before_switch hook';
     if (/@@ee uploaded/.test(l)) return 'link';
-    if (/uploading \d+ files/.test(l)) return 'upload';
+    if (/uploading \d+/.test(l)) return 'upload';
     if (/lock taken|\binfo\s+release /.test(l)) return 'open';
     if (/taking the deploy lock|connect/.test(l)) return 'lock';
   }
@@ -118,17 +122,25 @@ export interface FileInfo {
 }
 export type Manifest = Map<string, FileInfo>;
 
-/** a deterministic app: `files` text files in nested dirs plus one binary blob of `blobBytes` */
-export function makeApp(dir: string, o: { files: number; blobBytes: number; seed?: number }): void {
-  let x = o.seed ?? 7;
+/**
+ * A deterministic app: `files` text files in nested dirs, one binary blob of `blobBytes` and
+ * VERSION.txt. A new `version` rewrites the blob and every 4th text file, so an incremental
+ * upload still has megabytes to send.
+ */
+export function makeApp(dir: string, o: { files: number; blobBytes: number; version?: number }): void {
+  const version = o.version ?? 1;
+  let x = 7;
   const rnd = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff), x);
+  writeFileSync(path.join(dir, 'VERSION.txt'), `v${version}\n`);
   for (let i = 0; i < o.files; i++) {
     const d = path.join(dir, `d${i % 17}`, `e${i % 5}`);
     mkdirSync(d, { recursive: true });
     const len = 50 + (rnd() % 3000);
-    writeFileSync(path.join(d, `f${i}.txt`), `${i}:`.padEnd(len, String.fromCharCode(97 + (rnd() % 26))) + '\n');
+    const v = i % 4 === 0 ? version : 1;
+    writeFileSync(path.join(d, `f${i}.txt`), `${i}:v${v}:`.padEnd(len, String.fromCharCode(97 + (rnd() % 26))) + '\n');
   }
   if (o.blobBytes > 0) {
+    x = version * 7919;
     const buf = Buffer.alloc(o.blobBytes);
     for (let i = 0; i < buf.length; i += 4) buf.writeUInt32LE(rnd(), i);
     writeFileSync(path.join(dir, 'blob.bin'), buf);
@@ -161,6 +173,24 @@ export function manifest(dir: string): Promise<Manifest> {
   return walk(dir);
 }
 
+/** An app dir whose versions can be bumped; remembers each version's manifest (by VERSION.txt). */
+export class VersionedApp {
+  readonly versions = new Map<string, Manifest>();
+  version = 0;
+  constructor(
+    readonly dir: string,
+    readonly o: { files: number; blobBytes: number },
+  ) {}
+  async bump(): Promise<string> {
+    this.version++;
+    mkdirSync(this.dir, { recursive: true });
+    makeApp(this.dir, { ...this.o, version: this.version });
+    const v = `v${this.version}`;
+    this.versions.set(v, await manifest(this.dir));
+    return v;
+  }
+}
+
 const META = new Set(['REVISION', 'REVISION_TIME', 'BAD_RELEASE']);
 
 export interface TreeCheck {
@@ -175,7 +205,7 @@ export interface TreeCheck {
  * releases/ complete (exactly the app + shared links + REVISION files). `verified` caches releases
  * already compared (by id and inode: a complete release never changes).
  */
-export async function checkTree(root: string, app: Manifest, o: { shared: string[]; verified?: Set<string> }): Promise<TreeCheck> {
+export async function checkTree(root: string, app: Manifest | VersionedApp, o: { shared: string[]; verified?: Set<string> }): Promise<TreeCheck> {
   const problems: string[] = [];
   const relDir = path.join(root, 'releases');
   const releases = existsSync(relDir) ? readdirSync(relDir).sort() : [];
@@ -207,14 +237,21 @@ export async function checkTree(root: string, app: Manifest, o: { shared: string
     }
     const key = `${id}:${st.ino}`;
     if (o.verified?.has(key)) continue;
-    const problem = await releaseProblem(dir, app, o.shared).catch((e: Error) => (existsSync(dir) ? `unreadable: ${e.message}` : undefined));
+    const problem = await releaseProblem(dir, appFor(dir, app), o.shared).catch((e: Error) => (existsSync(dir) ? `unreadable: ${e.message}` : undefined));
     if (problem) problems.push(`releases/${id}: ${problem}`);
     else o.verified?.add(key);
   }
   return { current, releases, problems };
 }
 
-async function releaseProblem(dir: string, app: Manifest, shared: string[]): Promise<string | undefined> {
+function appFor(dir: string, app: Manifest | VersionedApp): Manifest | string {
+  if (!(app instanceof VersionedApp)) return app;
+  const v = existsSync(path.join(dir, 'VERSION.txt')) ? readFileSync(path.join(dir, 'VERSION.txt'), 'utf8').trim() : '';
+  return app.versions.get(v) ?? `no known app version in VERSION.txt (${JSON.stringify(v)})`;
+}
+
+async function releaseProblem(dir: string, app: Manifest | string, shared: string[]): Promise<string | undefined> {
+  if (typeof app === 'string') return app;
   const got = await walk(dir, '', new Map(), (r) => META.has(r) || shared.includes(r) || r.startsWith('.ee-'));
   for (const f of ['REVISION', 'REVISION_TIME']) {
     const text = existsSync(path.join(dir, f)) ? readFileSync(path.join(dir, f), 'utf8').trim() : '';

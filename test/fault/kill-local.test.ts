@@ -9,11 +9,11 @@
  *     pid gone) and leaves nothing behind: no staging upload, no pending or half-removed
  *     release, no temporary `current` link, no lock.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkTree, faultEnv, leftovers, makeApp, manifest, phaseAt, spawnCli, waitForOrphans, type Manifest } from './harness.js';
+import { checkTree, faultEnv, leftovers, phaseAt, spawnCli, VersionedApp, waitForOrphans } from './harness.js';
 
 const SHARED = ['storage', '.env'];
 const KEEP = 2;
@@ -25,13 +25,13 @@ const POINTS: [RegExp, number][] = [
   [/taking the deploy lock/, 3],
   [/lock taken/, 0],
   [/\binfo\s+release \d/, 0],
-  [/uploading \d+ files/, 0],
-  [/uploading \d+ files/, 10],
-  [/uploading \d+ files/, 25],
-  [/uploading \d+ files/, 45],
-  [/uploading \d+ files/, 70],
-  [/uploading \d+ files/, 100],
-  [/uploading \d+ files/, 140],
+  [/uploading \d+/, 0],
+  [/uploading \d+/, 10],
+  [/uploading \d+/, 25],
+  [/uploading \d+/, 45],
+  [/uploading \d+/, 70],
+  [/uploading \d+/, 100],
+  [/uploading \d+/, 140],
   [/@@ee uploaded/, 0],
   [/@@ee uploaded/, 1],
   [/@@ee uploaded/, 3],
@@ -60,7 +60,7 @@ const POINTS: [RegExp, number][] = [
 
 let dir: string;
 let root: string;
-let app: Manifest;
+let app: VersionedApp;
 const verified = new Set<string>();
 const results: { point: string; phase: string; killed: boolean; survived: boolean; note?: string }[] = [];
 
@@ -85,10 +85,9 @@ const deployArgs = () => ['deploy', '-c', path.join(dir, 'ee-deploy.yaml'), '-v'
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'ee-kill-'));
   root = path.join(dir, 'target');
-  mkdirSync(path.join(dir, 'app'));
-  makeApp(path.join(dir, 'app'), { files: 400, blobBytes: 4 * 1024 * 1024 });
+  app = new VersionedApp(path.join(dir, 'app'), { files: 400, blobBytes: 4 * 1024 * 1024 });
+  await app.bump();
   writeFileSync(path.join(dir, 'ee-deploy.yaml'), config());
-  app = await manifest(path.join(dir, 'app'));
   // a first release, so every kill has an old release to keep
   const first = await spawnCli(deployArgs(), { cwd: dir });
   expect(first.code, first.stderr).toBe(0);
@@ -109,6 +108,8 @@ describe('SIGKILL at any moment of a deploy (host: local)', () => {
     expect(before.problems).toEqual([]);
     const old = before.current;
 
+    // a new version of the app, so even an incremental upload sends megabytes
+    await app.bump();
     const killed = await spawnCli(deployArgs(), { cwd: dir, killAt: { on, delayMs } });
     const phase = killed.killed ? phaseAt(killed.lines.slice(0, killed.linesAtKill)) : 'not killed (finished first)';
     const point = `${delayMs}ms after ${on.source}`;

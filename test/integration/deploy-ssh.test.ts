@@ -114,7 +114,7 @@ describe('deploy over ssh', () => {
     const r = await cli(f.home, p.dir, ['deploy', '--dry-run']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('[dry-run] web1:');
-    expect(r.stdout).toMatch(/tar -xz?f - -C "\$S"/);
+    expect(r.stdout).toMatch(/tar -xz?f - -C "\$[SR]"/);
     expect(r.stdout).toContain(`R=${fresh}`);
     expect(r.stdout).toContain('(stdin: release archive)');
     expect(r.stdout).toContain('nothing was changed');

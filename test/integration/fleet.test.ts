@@ -101,6 +101,9 @@ function noLeftovers(): void {
     expect(isLocked(dirOf(h)), `${h} lock`).toBe(false);
     const staging = path.join(dirOf(h), '.ee-deploy', 'staging');
     expect(existsSync(staging) ? readdirSync(staging) : [], `${h} staging`).toEqual([]);
+    // no release left marked as an interrupted run's (the next run would remove it)
+    const pending = path.join(dirOf(h), '.ee-deploy', 'pending');
+    expect(existsSync(pending) ? readdirSync(pending) : [], `${h} pending`).toEqual([]);
   }
 }
 
@@ -256,7 +259,7 @@ describe('fleet deploys', () => {
     expect(again.stderr).toMatch(/already current on every selected host/);
   });
 
-  it('subsets: --hosts and --role deploy only the selected hosts', async () => {
+  it('subsets: --hosts and --role deploy only the selected hosts (the workers with a full canary deploy)', async () => {
     version(6);
     configure();
     const a = await run(['deploy', '--hosts', 'sshd0,127.0.0.1', '--json']);
@@ -266,9 +269,14 @@ describe('fleet deploys', () => {
     expect(currents()).toEqual({ ...all(v5), sshd0: v6, '127.0.0.1': v6 });
 
     version(7);
+    // a whole canary deploy: no host of the selection is tagged canary, so the first one goes first
+    configure({ strategy: 'canary', canary: { hosts: 1, wait: '1s' }, checks: [failsOn('nowhere')] });
     const b = await run(['deploy', '--role', 'worker', '--json']);
     expect(b.code).toBe(0);
-    const v7 = jsonOf(b.stdout).release as string;
+    const doc = jsonOf(b.stdout);
+    expect(doc).toMatchObject({ ok: true, status: 'success', strategy: 'canary', canary: ['sshd2'] });
+    expect(doc.hosts.map((h: { host: string; state: string }) => [h.host, h.state])).toEqual(WORKER.map((h) => [h, 'deployed']));
+    const v7 = doc.release as string;
     expect(currents()).toEqual({ sshd0: v6, sshd1: v5, sshd2: v7, sshd3: v7, sshd4: v5, '127.0.0.1': v7 });
     const rel = jsonOf((await run(['releases', '--json'])).stdout);
     expect(rel.consistent).toBe(false);

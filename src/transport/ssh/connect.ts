@@ -302,6 +302,9 @@ function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Dup
     startTimer();
     try {
       client.connect(config);
+      // every exec is a few small request/response packets: without TCP_NODELAY, Nagle's
+      // algorithm meets the peer's delayed ACK and each round trip waits ~40 ms
+      client.setNoDelay(true);
     } catch (e) {
       fail(new ConnectionError(`cannot connect to ${label}: ${(e as Error).message}`, { cause: e, host: hostId }));
     }
