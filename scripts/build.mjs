@@ -1,30 +1,150 @@
-// Bundles the CLI into one self-contained ESM file: dist/ee-deploy.mjs (no node_modules needed).
-// Heavy modules stay lazy because the source imports them with dynamic import().
+// Builds the two artifacts of `npm run build`:
+//
+//   dist/ee-deploy.mjs          one self-contained ESM file (runs without node_modules)
+//   dist/ee-deploy-linux-x64    a Node single executable (SEA) of dist/ee-deploy.cjs
+//
+// Start-up: the .mjs holds the CLI shell (commander + option definitions: src/cli/main.ts,
+// program.ts, commands/) as code, and everything the commands need (src/cli/core.ts: config,
+// SSH, deploy, notifications, ~4 MB) as a base64 comment at its end. V8 skips a comment almost
+// for free but must at least pre-parse code, even code that never runs, so `ee-deploy --help`
+// costs about a bare `node`. The first action decodes the core and compiles it with vm.Script,
+// reusing V8's code cache from the previous run (in the user cache dir; keyed by the core's
+// hash and the Node version), so commands do not pay the full compile either.
+//
+// The SEA needs CommonJS (Node 20): dist/ee-deploy.cjs bundles shell and core as plain code
+// (the core is still evaluated lazily, on the first action) and the executable is built with
+// `useCodeCache`. Set EE_SKIP_SEA=1 to build only the .mjs/.cjs (never in CI: the binary test
+// expects the executable).
 import { build } from 'esbuild';
-import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
-mkdirSync('dist', { recursive: true });
-await build({
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/ee-deploy.mjs',
+const template = readFileSync('templates/ee-deploy.yaml', 'utf8');
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
-  // ssh2 optionally loads native crypto bindings; the pure-JS paths are used without them
-  external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
-  banner: {
-    // CommonJS dependencies in the bundle expect require, __filename and __dirname (ssh2's
-    // poly1305 wasm loader reads __dirname when it runs under Node)
-    js: [
-      "import { createRequire as __eeCreateRequire } from 'node:module';",
-      "import { fileURLToPath as __eeFileURLToPath } from 'node:url';",
-      "import { dirname as __eeDirname } from 'node:path';",
-      'const require = __eeCreateRequire(import.meta.url);',
-      'const __filename = __eeFileURLToPath(import.meta.url);',
-      'const __dirname = __eeDirname(__filename);',
-    ].join(' '),
-  },
+  // ssh2 optionally loads native crypto bindings; without them it uses node:crypto / its JS code
+  plugins: [noNativeAddons()],
+  define: { __EE_TEMPLATE__: JSON.stringify(template) },
   legalComments: 'none',
   logLevel: 'warning',
+  // init's fallback for sources reads import.meta.url; bundles always take the embedded template
+  logOverride: { 'empty-import-meta': 'silent' },
+};
+
+/**
+ * ssh2's optional native add-ons (cpu-features, its own sshcrypto.node) become modules that throw
+ * when required, as when they are not installed: ssh2 catches that and falls back, and nothing
+ * tries to load a file from disk (which a single executable cannot: Node warns on each try).
+ */
+function noNativeAddons() {
+  return {
+    name: 'no-native-addons',
+    setup(b) {
+      b.onResolve({ filter: /^cpu-features$|sshcrypto\.node$/ }, (args) => ({ path: args.path, namespace: 'no-native' }));
+      b.onLoad({ filter: /.*/, namespace: 'no-native' }, (args) => ({ contents: `throw new Error(${JSON.stringify(`${args.path} is not bundled`)});`, loader: 'js' }));
+    },
+  };
+}
+
+mkdirSync('dist', { recursive: true });
+
+// 1. the core as CommonJS text, evaluated later by the loader below
+const core = await build({ ...common, entryPoints: ['src/cli/core.ts'], format: 'cjs', write: false, outfile: 'core.cjs', metafile: true });
+const coreText = core.outputFiles[0].text;
+// a dynamic import() left in the core would need a module loader inside vm.Script
+const dynamic = Object.values(core.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.kind === 'dynamic-import'));
+if (dynamic.length) throw new Error(`the core bundle keeps dynamic imports: ${dynamic.map((i) => i.path).join(', ')}`);
+// what core.ts exports (`export { x } from ...` lines), re-exported by name from the loader
+const coreExports = [...readFileSync('src/cli/core.ts', 'utf8').matchAll(/^export \{ (\w+) \}/gm)].map((m) => m[1]);
+if (coreExports.length === 0) throw new Error('src/cli/core.ts exports nothing');
+const coreHash = createHash('sha256').update(coreText).digest('hex').slice(0, 32);
+
+/** the virtual `./core.js` of the .mjs: decode the trailing comment, compile with code cache */
+const loader = `
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+import envPaths from 'env-paths';
+const file = fileURLToPath(import.meta.url);
+const self = readFileSync(file, 'latin1');
+const MARK = '\\n/*@@ee-core ';
+const at = self.lastIndexOf(MARK);
+if (at < 0) throw new Error(file + ': the embedded core is missing (rebuild with npm run build)');
+const [hash, b64] = self.slice(at + MARK.length, self.lastIndexOf('*/')).split(' ');
+const code = Buffer.from(b64, 'base64').toString('utf8');
+const cacheFile = path.join(process.env.EE_DEPLOY_CACHE_DIR || envPaths('ee-deploy', { suffix: '' }).cache, 'code', hash + '-' + process.version + '-' + process.arch);
+let cachedData;
+try { cachedData = readFileSync(cacheFile); } catch {}
+const script = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + code + '\\n})', {
+  filename: path.join(path.dirname(file), 'ee-deploy-core.cjs'),
+  cachedData,
 });
+if (!cachedData || script.cachedDataRejected) {
+  // written once, when the process ends: by then it holds every function this command compiled
+  process.once('exit', () => {
+    try {
+      const data = script.createCachedData();
+      mkdirSync(path.dirname(cacheFile), { recursive: true });
+      writeFileSync(cacheFile + '.' + process.pid, data);
+      renameSync(cacheFile + '.' + process.pid, cacheFile);
+    } catch {}
+  });
+}
+const mod = { exports: {} };
+script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file));
+export const { ${coreExports.join(', ')} } = mod.exports;
+`;
+
+const coreAsComment = {
+  name: 'ee-core-comment',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/core\.js$/ }, (args) => (args.importer.endsWith(path.join('src', 'cli', 'lazy.ts')) ? { path: 'ee-core', namespace: 'ee-core' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'ee-core' }, () => ({ contents: loader, loader: 'js', resolveDir: process.cwd() }));
+  },
+};
+
+// 2. the shell as ESM, the core appended as a comment
+const shell = await build({
+  ...common,
+  entryPoints: ['src/cli/main.ts'],
+  format: 'esm',
+  write: false,
+  outfile: 'dist/ee-deploy.mjs',
+  plugins: [coreAsComment, noNativeAddons()],
+  banner: {
+    js: "import { createRequire as __eeCreateRequire } from 'node:module'; const require = __eeCreateRequire(import.meta.url);",
+  },
+});
+const shellText = shell.outputFiles[0].text;
+if (shellText.length > 400_000) throw new Error(`the CLI shell is ${shellText.length} bytes: something heavy is imported outside src/cli/core.ts`);
+writeFileSync('dist/ee-deploy.mjs', `${shellText}\n/*@@ee-core ${coreHash} ${Buffer.from(coreText, 'utf8').toString('base64')}*/\n`);
+
+// 3. CommonJS for the single executable (Node 20's SEA runs a CommonJS main script)
+await build({ ...common, entryPoints: ['src/cli/main.ts'], format: 'cjs', outfile: 'dist/ee-deploy.cjs' });
+
+// 4. the single executable
+if (process.env.EE_SKIP_SEA === '1') {
+  console.log('built dist/ee-deploy.mjs, dist/ee-deploy.cjs (EE_SKIP_SEA=1: no single executable)');
+} else {
+  const target = `dist/ee-deploy-${process.platform}-${process.arch}`;
+  const blob = 'dist/ee-deploy.sea.blob';
+  const seaConfig = 'dist/sea-config.json';
+  writeFileSync(seaConfig, JSON.stringify({ main: 'dist/ee-deploy.cjs', output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
+  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+  rmSync(target, { force: true });
+  copyFileSync(process.execPath, target);
+  chmodSync(target, 0o755);
+  const postject = path.join('node_modules', 'postject', 'dist', 'cli.js');
+  execFileSync(process.execPath, [postject, target, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  rmSync(blob);
+  rmSync(seaConfig);
+  // fail loudly now rather than in the test: the executable must start
+  const out = execFileSync(target, ['--version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }).trim();
+  console.log(`built dist/ee-deploy.mjs, dist/ee-deploy.cjs, ${target} (${out})`);
+}

@@ -21,7 +21,7 @@ import type { RunOptions } from './context.js';
 import { gitInfo, machineName, performer, type GitInfo } from './identity.js';
 import { runLocalCommand } from './local-steps.js';
 import { previousRelease, selectPrune } from './plan.js';
-import { execChecked, userOutput } from './remote.js';
+import { execChecked, tail, userOutput } from './remote.js';
 import { openSessions, reconnectLost, releaseLocks, sleep, type HostSession, type Sessions } from './session.js';
 import { scanSource, treeFingerprint, type SourceTree } from './source.js';
 import { knownManifests, NETWORK_GZIP_LEVEL, UploadPlan } from './upload.js';
@@ -455,7 +455,8 @@ async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[]): Pro
       out.error = err.message;
       if ('stdout' in err && !o.reporter.verbose) {
         const text = userOutput(err as unknown as { stdout: string; stderr: string; code: number | null });
-        if (text) o.reporter.output(s.host.id, text);
+        // output() shows only with --verbose: the lines that explain a failure are always shown
+        if (text) o.reporter.info(`output on ${s.host.id} (last lines):\n${tail(text, 20)}`);
       }
       errors.push(err);
     }

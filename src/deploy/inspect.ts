@@ -7,8 +7,8 @@ import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { ConnectionError, EeError, LockHeldError } from '../errors.js';
 import { parseHistory, type HistoryRecord } from '../history/record.js';
 import { describeHolder, parseLock, serializeLock, type LockInfo } from '../remote/commands/lock.js';
-import { forceUnlockScript, manualLockScript, MARK, openScript, parseState, readHistoryScript, releaseDetailsScript, writableScript, type ParsedState } from '../remote/commands/scripts.js';
-import { lines } from '../remote/shell.js';
+import { forceUnlockScript, manualLockScript, MARK, openScript, parseState, readHistoryScript, releaseDetailsScript, unlockScript, writableScript, type ParsedState } from '../remote/commands/scripts.js';
+import { lines, subshell } from '../remote/shell.js';
 import { compareReleaseIds } from '../remote/release-id.js';
 import { openTransport } from '../transport/open.js';
 import type { Transport } from '../transport/types.js';
@@ -48,7 +48,9 @@ export async function inspectHosts(config: ResolvedConfig, hosts: ResolvedHost[]
   const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
     const parts = [openScript(h.path, { readOnly: true }), releaseDetailsScript(h.path), readHistoryScript(h.path, o.historyLimit ?? 50)];
     if (o.checkWritable) parts.push(writableScript(h.path));
-    const r = await t.exec(lines(...parts), { readOnly: true });
+    // each part in its own subshell: the read-only open script ends with `exit 0` when there is no
+    // layout yet, which must not skip the writable check of a host that was never deployed to
+    const r = await t.exec(lines(...parts.map(subshell)), { readOnly: true });
     if (r.code !== 0) throw new EeError(`${h.id}: inspecting ${h.path} failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 1, { host: h.id });
     return r.stdout;
   });
@@ -71,7 +73,7 @@ export async function inspectHosts(config: ResolvedConfig, hosts: ResolvedHost[]
 }
 
 /** `ee-deploy lock`: hold the lock by hand on every host (all or none). */
-export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; user: string; message?: string }): Promise<{ host: string; ok: boolean; error?: string }[]> {
+export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; user: string; message?: string }): Promise<{ host: string; ok: boolean; error?: string; exitCode?: number }[]> {
   const info: LockInfo = { user: o.user, machine: machineName(), pid: process.pid, time: new Date().toISOString(), message: o.message, command: 'lock', token: randomBytes(12).toString('hex'), manual: true, env: config.envName };
   const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
     const r = await t.exec(manualLockScript(h.path, serializeLock(info)));
@@ -83,7 +85,19 @@ export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o
     }
     return true;
   });
-  return res.map(({ host, error }) => ({ host: host.id, ok: !error, error: error?.message, exitCode: error?.exitCode }));
+  const first = res.find((x) => x.error)?.error;
+  if (!first) return res.map(({ host }) => ({ host: host.id, ok: true }));
+  // all or none: give back the hosts this call did lock (only while they still carry our token)
+  const taken = res.filter((x) => !x.error).map((x) => x.host);
+  const back = await onEachHost(config, taken, o.interactive, async (t, h) => {
+    const r = await t.exec(unlockScript(h.path, info.token));
+    if (r.code !== 0) throw new EeError(`${h.id}: locked, and the lock could not be given back: ${r.stderr.trim().split('\n').pop() ?? ''}`, 1, { host: h.id });
+  });
+  return res.map(({ host, error }) => {
+    if (error) return { host: host.id, ok: false, error: error.message, exitCode: error.exitCode };
+    const stuck = back.find((b) => b.host.id === host.id)?.error;
+    return { host: host.id, ok: false, error: stuck ? stuck.message : `${host.id}: not locked: ${first.message} (all hosts or none)`, exitCode: first.exitCode };
+  });
 }
 
 /** `ee-deploy unlock`: remove the lock on every host, reporting what it held. */

@@ -19,7 +19,8 @@ export function failureReason(r: ExecResult): string | undefined {
 
 /** the user's output lines, without our protocol markers */
 export function userOutput(r: ExecResult): string {
-  return `${r.stdout}\n${r.stderr}`
+  // stdout's final newline must not become an empty line between the two
+  return `${r.stdout.replace(/\n$/, '')}\n${r.stderr}`
     .split('\n')
     .filter((l) => !l.startsWith(MARK))
     .join('\n')
@@ -41,8 +42,9 @@ export function diskFullReason(r: ExecResult): string | undefined {
 export async function execChecked(t: Transport, command: Cmd, step: string, opts: ExecOptions = {}): Promise<ExecResult> {
   const r = await t.exec(command, opts);
   if (r.code === 0) return r;
-  const reason = diskFullReason(r) ?? failureReason(r) ?? (r.timedOut ? 'timed out' : `exit ${r.code ?? 'signal'}`);
-  const detail = tail(userOutput(r), 1);
+  const full = diskFullReason(r);
+  const reason = full ?? failureReason(r) ?? (r.timedOut ? 'timed out' : `exit ${r.code ?? 'signal'}`);
+  const detail = full ? '' : tail(userOutput(r), 1);
   const msg = `${t.host}: ${step} failed: ${reason}${detail && !reason.includes(detail) ? ` (${detail})` : ''}`;
   throw new RemoteCommandError(redact(msg), r.code, r.stdout, r.stderr, { host: t.host, step });
 }

@@ -4,7 +4,7 @@
  */
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
-import { DeployError, EeError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
+import { DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
 import { historyLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
 import { finishScript, switchScript } from '../remote/commands/scripts.js';
 import { layout } from '../remote/layout.js';
@@ -128,15 +128,23 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     });
     if (failures.length) step.fail('rollback failed');
     else step.succeed(`current -> ${target}${plan.length > 1 ? ` on ${plan.length} hosts` : ''}`);
-    const post = await runChecks(o, 'post', sessions.hosts.map((s) => ({ host: s.host.id, transport: s.t, cwd: layout(s.host.path).current })));
+    // an interrupt during the checks still records what happened: the switch is done
+    let post: CheckOutcome | undefined;
+    let interrupted: EeError | undefined;
+    try {
+      post = await runChecks(o, 'post', sessions.hosts.map((s) => ({ host: s.host.id, transport: s.t, cwd: layout(s.host.path).current })));
+    } catch (e) {
+      if (!o.signal?.aborted) throw e;
+      interrupted = new InterruptedError(`interrupted during the post health checks; current is ${target}`);
+    }
     if (post) health.push(post);
     const durationMs = Date.now() - started;
     const healthy = !post || post.ok;
-    result.status = failures.length === 0 && healthy ? 'success' : 'failed';
+    result.status = interrupted ? 'interrupted' : failures.length === 0 && healthy ? 'success' : 'failed';
     result.ok = result.status === 'success';
     result.durationMs = durationMs;
     result.health = health.length ? health : undefined;
-    const error = failures[0]?.state ?? (post && !post.ok ? post.summary : undefined);
+    const error = failures[0]?.state ?? (post && !post.ok ? post.summary : interrupted?.message);
     if (!o.dryRun) {
       const notes = await notify(o, { level: result.ok ? 'rollback' : 'failure', action: 'rollback', user, release: target, previousRelease: plan[0].entry.from, hosts: sessions.hosts.map((s) => s.host.id), durationMs, status: result.status, error }, warnings);
       void notes;
@@ -151,6 +159,10 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
       if (r.code === 0) s.locked = false;
     });
     await releaseLocks(sessions);
+    if (interrupted && !failures.length) {
+      interrupted.result = result;
+      throw interrupted;
+    }
     if (failures.some((f) => f.current !== plan.find((p) => p.entry.host === f.host)?.entry.to)) {
       const err = new NeedsHumanError(redact(`rollback failed: ${failures.map((f) => f.state).join('; ')}`), failures);
       err.result = result;

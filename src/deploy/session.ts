@@ -40,6 +40,24 @@ export interface OpenSessionsOptions {
   signal?: AbortSignal;
   /** deploy: `open` also reports the current release's manifest (only its digest if one of these) */
   manifests?: string[];
+  /** connections already being opened (connectHosts), e.g. while the source is scanned */
+  transports?: Promise<Map<string, Transport>>;
+}
+
+/**
+ * Opens every host's connection (no remote command runs). Started early, it overlaps the local
+ * work that follows; a rejection is kept for whoever awaits it (no unhandled-rejection warning).
+ */
+export function connectHosts(o: Pick<OpenSessionsOptions, 'config' | 'hosts' | 'reporter' | 'interactive' | 'dryRun'>): Promise<Map<string, Transport>> {
+  const p = openAll(o.hosts, { interactive: o.interactive, dryRun: o.dryRun, print: (h, text) => o.reporter.info(`[dry-run] ${h}: ${text}`) }, o.config.env.max_parallel);
+  p.catch(() => {});
+  return p;
+}
+
+/** closes what connectHosts opened, when the run stops before openSessions took it over */
+export async function closeHosts(p: Promise<Map<string, Transport>> | undefined): Promise<void> {
+  const m = await p?.catch(() => undefined);
+  if (m) await Promise.allSettled([...m.values()].map((t) => t.close()));
 }
 
 export async function openSessions(o: OpenSessionsOptions): Promise<Sessions> {
@@ -57,7 +75,7 @@ export async function openSessions(o: OpenSessionsOptions): Promise<Sessions> {
   const step = o.reporter.step(`connecting to ${o.hosts.length === 1 ? o.hosts[0].id : `${o.hosts.length} hosts`}`);
   let transports: Map<string, Transport>;
   try {
-    transports = await openAll(o.hosts, { interactive: o.interactive, dryRun: o.dryRun, print: (h, text) => o.reporter.info(`[dry-run] ${h}: ${text}`) }, o.config.env.max_parallel);
+    transports = await (o.transports ?? connectHosts(o));
   } catch (e) {
     step.fail(`connect failed`);
     throw e;

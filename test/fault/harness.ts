@@ -38,6 +38,7 @@ export interface Run {
   linesAtKill?: number;
   /** the release id the run announced (`info  release <id>`) */
   release?: string;
+  pid?: number;
 }
 
 export interface SpawnOptions {
@@ -54,7 +55,7 @@ export interface SpawnOptions {
 export function spawnCli(args: string[], o: SpawnOptions): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env: o.env ?? faultEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    const run: Run = { code: null, signal: null, stdout: '', stderr: '', lines: [], killed: false };
+    const run: Run = { code: null, signal: null, stdout: '', stderr: '', lines: [], killed: false, pid: child.pid };
     let partial = '';
     let armed = false;
     const kill = () => {

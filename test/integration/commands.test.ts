@@ -2,7 +2,7 @@
  * Issue 3: the read-only commands (`releases`, `history`, `check`) over two real OpenSSH servers,
  * as tables and as --json.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +126,12 @@ describe('check', () => {
     expect(doc.hosts[0]).toMatchObject({ host: 'web1', connection: 'ok', current: ids[0], releases: 2, lock: 'free', problems: [], warnings: [] });
     expect(doc.hosts[1]).toMatchObject({ host: 'web2', connection: 'ok', lock: 'held' });
     expect(doc.hosts[1].warnings[0]).toMatch(/^locked by alice@.*"hands off"$/);
+    // `lock` is all hosts or none: web1 is given back when web2 is already held
+    const all = await cli(f.home, p.dir, ['lock', '-m', 'second freeze']);
+    expect(all.code).toBe(4);
+    expect(all.stdout).toMatch(/^web1: NOT locked: web1: not locked: web2: already locked by alice@.*"hands off".*\(all hosts or none\)\nweb2: NOT locked: web2: already locked by/);
+    expect(existsSync(path.join(roots[0], '.ee-deploy', 'lock'))).toBe(false);
+    expect(JSON.parse(readFileSync(path.join(roots[1], '.ee-deploy', 'lock', 'info'), 'utf8')).message).toBe('hands off');
     expect((await cli(f.home, p.dir, ['unlock'])).code).toBe(0);
   });
 
@@ -135,7 +141,8 @@ describe('check', () => {
     expect(r.code).toBe(3);
     const doc = jsonDoc(r.stdout);
     expect(doc.ok).toBe(false);
-    expect(doc.hosts[0]).toMatchObject({ host: 'web1', ok: true, connection: 'ok', releases: 0 });
+    // never deployed to: the nearest existing parent is checked (writable, free space)
+    expect(doc.hosts[0]).toMatchObject({ host: 'web1', ok: true, connection: 'ok', releases: 0, free: expect.stringMatching(/^\d+(\.\d+)? [KMGT]?i?B$/) });
     expect(doc.hosts[1]).toMatchObject({ host: 'stranger', ok: false, connection: 'FAILED' });
     expect(doc.hosts[1].problems[0]).toContain(f.servers[2].hostKeyFingerprint);
     const t = await cli(f.home, q.dir, ['check']);

@@ -2,6 +2,7 @@
  * Issue 3: the core deploy over a real OpenSSH server, driving the built CLI. sshd logs in as the
  * current user, so the "remote" deploy path is a local temp dir whose tree the tests read.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -176,6 +177,31 @@ describe('deploy over ssh', () => {
     expect(rb.code, rb.stderr).toBe(0);
     expect(current(weird)).toBe(id);
     expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('git metadata', () => {
+  it('REVISION is the commit, revisions.log names the branch, the performer is git user.name outside CI', async () => {
+    const root = remote('git');
+    const p = newProject({ hosts: [{ host: 'web1', path: root }] });
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: p.dir, encoding: 'utf8' }).trim();
+    git('init', '-q', '-b', 'main');
+    git('config', 'user.name', 'Bob Builder');
+    git('config', 'user.email', 'bob@example.com');
+    git('add', '.');
+    git('commit', '-q', '-m', 'first');
+    const sha = git('rev-parse', 'HEAD');
+    const r = await cli(f.home, p.dir, ['deploy', '--json'], { env: { GITHUB_ACTOR: undefined } });
+    expect(r.code, r.stderr).toBe(0);
+    const id = current(root)!;
+    expect(readFileSync(path.join(root, 'releases', id, 'REVISION'), 'utf8')).toBe(`${sha}\n`);
+    expect(revisionsLog(root)).toEqual([`Branch main (at ${sha.slice(0, 7)}) deployed as release ${id} by Bob Builder`]);
+    expect(historyRecords(root)[0]).toMatchObject({ commit: sha, branch: 'main', user: 'Bob Builder' });
+    expect(jsonDoc(r.stdout)).toMatchObject({ commit: sha, user: 'Bob Builder' });
+    // in CI the CI actor wins
+    const ci = await cli(f.home, p.dir, ['deploy'], { env: { GITHUB_ACTOR: undefined, GITLAB_USER_LOGIN: 'gitlab-carol' } });
+    expect(ci.code, ci.stderr).toBe(0);
+    expect(revisionsLog(root).at(-1)).toMatch(/ by gitlab-carol$/);
   });
 });
 

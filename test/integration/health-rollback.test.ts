@@ -153,6 +153,29 @@ describe('post-switch health checks', () => {
   });
 });
 
+describe('SIGINT during a rollback\'s health checks', () => {
+  it('exit 130, current on the rollback target, recorded, lock released', async () => {
+    const s = await setup({ checks: (url) => [{ name: 'homepage', http: url, retries: 100, backoff: { initial: '100ms', factor: 1 } }] });
+    expect((await s.deploy('ok')).code).toBe(0);
+    const a = current(s.root)!;
+    expect((await s.deploy('ok')).code).toBe(0);
+    const b = current(s.root)!;
+    replaceFile(path.join(s.root, 'releases', a, 'health.txt'), 'sick\n');
+    let hitAt = 0;
+    void s.app.nextHit().then(() => (hitAt = Date.now()));
+    const t0 = Date.now();
+    const r = await cli(f.home, s.p.dir, ['rollback', '--yes'], { kill: { signal: 'SIGINT', afterMs: 2000 } });
+    expect(hitAt - t0).toBeGreaterThan(0);
+    expect(hitAt - t0).toBeLessThan(2000);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain(`error: interrupted during the post health checks; current is ${a}`);
+    expect(current(s.root)).toBe(a);
+    expect(historyRecords(s.root).at(-1)).toMatchObject({ id: a, action: 'rollback', status: 'interrupted', from: b });
+    expect(revisionsLog(s.root).at(-1)).toBe(`alice rolled back to release ${a}`);
+    expect(isLocked(s.root)).toBe(false);
+  });
+});
+
 describe('pre-switch checks', () => {
   it('a failing pre check switches nothing: exit 1, the new release removed (over ssh)', async () => {
     const s = await setup({ host: 'web1', checks: () => [{ name: 'assets', script: 'test -f assets.ok || { echo "assets missing in $(pwd -P)"; exit 3; }', phase: 'pre', retries: 2, backoff: { initial: '10ms' } }] });

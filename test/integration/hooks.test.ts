@@ -59,6 +59,8 @@ describe('hooks', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^error: .*web1/);
     expect(r.stderr).toContain('migration exploded');
+    // the hook's output is shown without --verbose when it explains the failure
+    expect(r.stdout).toMatch(/output on web1 \(last lines\):\n.*migrating\n.*migration exploded/);
     expect(current(root)).toBe(a);
     expect(releases(root)).toEqual([a]);
     expect(isLocked(root)).toBe(false);
@@ -67,6 +69,24 @@ describe('hooks', () => {
     expect(last).toMatchObject({ action: 'deploy', status: 'failed', from: a });
     expect(String(last.error)).toContain("before_switch hook #2 exited 7");
     expect(r.stderr).toContain("before_switch hook #2 exited 7");
+  });
+
+  it('a ${VAR} secret used in a hook is never printed or recorded, even when the hook echoes it', async () => {
+    const { root, p, change } = await deployedOnce();
+    const SECRET = 'hunter2-s3cr3t-value';
+    change({ hooks: { before_switch: ['echo "using token ${DEPLOY_TOKEN}"; echo "auth failed for ${DEPLOY_TOKEN}" >&2; exit 1'] } });
+    const env = { DEPLOY_TOKEN: SECRET };
+    const r = await cli(f.home, p.dir, ['deploy', '-v'], { env });
+    expect(r.code).toBe(1);
+    const dry = await cli(f.home, p.dir, ['deploy', '--dry-run'], { env });
+    expect(dry.code, dry.stderr).toBe(0);
+    const json = await cli(f.home, p.dir, ['deploy', '--json'], { env });
+    expect(json.code).toBe(1);
+    const everything = [r.stdout, r.stderr, dry.stdout, dry.stderr, json.stdout, json.stderr, readFileSync(path.join(root, '.ee-deploy', 'history.jsonl'), 'utf8')].join('\n');
+    expect(everything).not.toContain(SECRET);
+    expect(r.stderr).toContain('auth failed for ***');
+    expect(r.stdout).toContain('using token ***');
+    expect(dry.stdout).toContain('***');
   });
 
   it('a failing build: exit 1 and the server is never contacted', async () => {

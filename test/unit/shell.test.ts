@@ -119,6 +119,7 @@ describe('builders', () => {
         `R='/srv/it'\\''s $(x)'`,
         'p="$R"; while [ ! -e "$p" ]; do n=$(dirname "$p"); [ "$n" = "$p" ] && break; p="$n"; done',
         'if [ -w "$p" ]; then echo "@@ee writable $p"; else echo "@@ee notwritable $p"; fi',
+        `avail=$(df -Pk "$p" 2>/dev/null | awk 'NR==2 {print $4}'); echo "@@ee df \${avail:-unknown}"`,
       ].join('\n'),
     );
   });

@@ -431,11 +431,12 @@ export function releaseDetailsScript(root: string): Cmd {
   );
 }
 
-/** `check`: is the deploy root (or its nearest existing parent) writable? */
+/** `check`: is the deploy root (or its nearest existing parent) writable, and how much space is free there? */
 export function writableScript(root: string): Cmd {
   return script(
     { R: root },
     `p="$R"; while [ ! -e "$p" ]; do n=$(dirname "$p"); [ "$n" = "$p" ] && break; p="$n"; done`,
     `if [ -w "$p" ]; then echo "${MARK} writable $p"; else echo "${MARK} notwritable $p"; fi`,
+    `avail=$(df -Pk "$p" 2>/dev/null | awk 'NR==2 {print $4}'); echo "${MARK} df \${avail:-unknown}"`,
   );
 }

@@ -1,0 +1,21 @@
+/** The `notify` command (registered in ../commands/notify.ts, loaded on first use through ../core.ts). */
+import type { Command } from 'commander';
+import { performer } from '../../deploy/identity.js';
+import { UsageError } from '../../errors.js';
+import { globalOptions, loadConfig, printJson } from '../context.js';
+import { runCommand } from '../run.js';
+
+export const notifyAction = async (project: string | undefined, opts: { test?: boolean }, cmd: Command) => {
+  const o = globalOptions(cmd);
+  await runCommand(o, async ({ signal }) => {
+    if (!opts.test) throw new UsageError('notify needs --test (it sends a test message to every channel)');
+    const config = loadConfig(o, project);
+    if (!config.raw.notifications) throw new UsageError(`no notifications configured in ${config.file}`);
+    const { runNotifyTest, formatResultsTable } = await import('../../notify/index.js');
+    const results = await runNotifyTest(config.raw.notifications, { project: config.project, env: config.envName, user: await performer(config.dir), hosts: config.hosts.map((h) => h.id) }, { signal });
+    if (o.json) printJson({ ok: results.every((r) => r.ok), results });
+    else process.stdout.write(formatResultsTable(results) + '\n');
+    return results.length > 0 && results.every((r) => r.ok) ? 0 : 1;
+  });
+};
+
