@@ -22,7 +22,7 @@ import { gitInfo, machineName, performer, type GitInfo } from './identity.js';
 import { runLocalCommand } from './local-steps.js';
 import { previousRelease, selectPrune } from './plan.js';
 import { execChecked, tail, userOutput } from './remote.js';
-import { openSessions, reconnectLost, releaseLocks, sleep, type HostSession, type Sessions } from './session.js';
+import { closeHosts, connectHosts, openSessions, reconnectLost, releaseLocks, sleep, type HostSession, type Sessions } from './session.js';
 import { scanSource, treeFingerprint, type SourceTree } from './source.js';
 import { knownManifests, NETWORK_GZIP_LEVEL, UploadPlan } from './upload.js';
 import { runChecks, notify, type CheckOutcome } from './checks.js';
@@ -111,10 +111,15 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     await notify(o, { level: 'started', action: 'deploy', user, commit: git.sha, hosts: hosts.map((h) => h.id), status: 'started' }, warnings);
   }
 
-  const tree = await buildSource(o);
+  // connecting changes nothing on the hosts: it runs while the source is scanned
+  let transports: ReturnType<typeof connectHosts> | undefined;
+  const tree = await buildSource(o, () => (transports = connectHosts({ config, hosts, reporter, interactive: o.interactive, dryRun: o.dryRun }))).catch(async (e: unknown) => {
+    await closeHosts(transports);
+    throw e;
+  });
   const revision = git.sha ?? treeFingerprint(tree);
 
-  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, manifests: knownManifests() });
+  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, manifests: knownManifests(), transports });
   const allIds = sessions.hosts.flatMap((s) => s.state.releases.map((r) => r.id));
   const plan = planStrategy(sessions.hosts, config.env, { preferCanary: (s) => s.host.roles.includes('canary') || s.host.tags.includes('canary') });
   const run = newRun({ o, sessions, id: newReleaseId(allIds), user, git, revision, started, warnings, plan, toPrepare: sessions.hosts });
@@ -154,7 +159,7 @@ function fromOf(run: Run, s: HostSession): string | undefined {
 }
 
 /** Local steps (before_upload hooks, build) and the source scan: nothing remote is touched if they fail. */
-async function buildSource(o: DeployOptions): Promise<SourceTree> {
+async function buildSource(o: DeployOptions, beforeScan?: () => void): Promise<SourceTree> {
   const { config, reporter } = o;
   for (const h of config.raw.hooks.before_upload) {
     if (o.dryRun) reporter.info(`[dry-run] local: before_upload hook: ${h}`);
@@ -165,6 +170,7 @@ async function buildSource(o: DeployOptions): Promise<SourceTree> {
     else await runLocalCommand(config.raw.source.build, { cwd: config.dir, reporter, step: 'build', signal: o.signal });
   }
   if (o.signal?.aborted) throw new InterruptedError('interrupted before upload; nothing was touched');
+  beforeScan?.();
   const tree = o.dryRun ? await scanSource(config.sourceDir, config.raw.source.exclude).catch(() => emptyTree(config.sourceDir)) : await scanSource(config.sourceDir, config.raw.source.exclude);
   reporter.info(`source ${config.sourceDir}: ${tree.files} files, ${formatBytes(tree.totalBytes)}`);
   return tree;

@@ -6,17 +6,17 @@ import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import { DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
 import { historyLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
-import { finishScript, switchScript } from '../remote/commands/scripts.js';
+import { finishScript, switchScript, unlockScript } from '../remote/commands/scripts.js';
 import { layout } from '../remote/layout.js';
 import { lines } from '../remote/shell.js';
-import { isReleaseId } from '../remote/release-id.js';
+import { compareReleaseIds, isReleaseId } from '../remote/release-id.js';
 import { notify, runChecks, type CheckOutcome } from './checks.js';
 import type { RunOptions } from './context.js';
 import { forEachLimited } from './deploy.js';
 import { machineName, performer } from './identity.js';
 import { previousRelease } from './plan.js';
 import { userOutput } from './remote.js';
-import { openSessions, releaseLocks, type HostSession } from './session.js';
+import { openSessions, releaseLocks, type HostSession, type Sessions } from './session.js';
 
 export interface RollbackOptions extends RunOptions {
   /** explicit target release id; default: the previous release on each host */
@@ -57,6 +57,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   const sessions = await openSessions({ config, hosts: o.hosts ?? config.hosts, reporter, user, command: 'rollback', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal });
   const health: CheckOutcome[] = [];
   try {
+    await leaveBehindHosts(sessions, o);
     const plan = sessions.hosts.map((s) => ({ s, entry: planFor(s, o.release) }));
     const target = plan[0].entry.to;
     const result: RollbackResult = {
@@ -181,6 +182,26 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   } finally {
     await sessions.close();
   }
+}
+
+/**
+ * A fleet caught between releases (after `deploy --canary-only`, or an interrupted rolling
+ * deploy): a plain rollback moves only the hosts on the newest release, back to what the rest
+ * of the fleet still runs; the hosts that never switched stay where they are (and are unlocked).
+ */
+async function leaveBehindHosts(sessions: Sessions, o: RollbackOptions): Promise<void> {
+  if (o.release !== undefined) return;
+  const currents = sessions.hosts.map((s) => s.state.current).filter((c): c is string => !!c && isReleaseId(c));
+  if (new Set(currents).size < 2) return;
+  const newest = currents.sort(compareReleaseIds).pop()!;
+  const staying = sessions.hosts.filter((s) => s.state.current !== newest);
+  for (const s of staying) {
+    o.reporter.info(`${s.host.id}: stays on ${s.state.current ?? '(none)'} (only hosts on the newest release ${newest} are rolled back)`);
+    if (s.locked && !o.dryRun) await s.t.exec(unlockScript(s.host.path, sessions.token)).catch(() => undefined);
+    s.locked = false;
+    await s.t.close().catch(() => undefined);
+  }
+  sessions.hosts = sessions.hosts.filter((s) => s.state.current === newest);
 }
 
 function planFor(s: HostSession, release: string | undefined): RollbackPlanEntry {

@@ -286,4 +286,19 @@ describe('fleet deploys', () => {
     expect(bad.stderr).toMatch(/--hosts: no host "nosuch"/);
     noLeftovers();
   });
+
+  it('a plain rollback of a fleet caught between releases moves only the hosts on the newest one', async () => {
+    const before = currents();
+    const newest = [...new Set(Object.values(before))].sort().pop()!;
+    const r = await run(['rollback', '--yes', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/stays on/); // --json: progress lines stay off stdout
+    const after = currents();
+    for (const h of HOSTS) {
+      if (before[h] === newest) expect(after[h], h).not.toBe(newest);
+      else expect(after[h], h).toBe(before[h]);
+    }
+    noLeftovers();
+  });
 });
