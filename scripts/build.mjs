@@ -53,7 +53,8 @@ function noNativeAddons() {
 mkdirSync('dist', { recursive: true });
 
 // 1. the core as CommonJS text, evaluated later by the loader below
-const core = await build({ ...common, entryPoints: ['src/cli/core.ts'], format: 'cjs', write: false, outfile: 'core.cjs', metafile: true });
+// whitespace-minified (no comments: smaller to read and to hash, and no `*/` from JSDoc), ASCII only
+const core = await build({ ...common, entryPoints: ['src/cli/core.ts'], format: 'cjs', write: false, outfile: 'core.cjs', metafile: true, minifyWhitespace: true, charset: 'ascii' });
 const coreText = core.outputFiles[0].text;
 // a dynamic import() left in the core would need a module loader inside vm.Script
 const dynamic = Object.values(core.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.kind === 'dynamic-import'));
@@ -62,6 +63,10 @@ if (dynamic.length) throw new Error(`the core bundle keeps dynamic imports: ${dy
 const coreExports = [...readFileSync('src/cli/core.ts', 'utf8').matchAll(/^export \{ (\w+) \}/gm)].map((m) => m[1]);
 if (coreExports.length === 0) throw new Error('src/cli/core.ts exports nothing');
 const coreHash = createHash('sha256').update(coreText).digest('hex').slice(0, 32);
+// the core sits in a block comment as plain text: its own `*/` (in strings, regexps) become `*\u00ff/`,
+// a character an ASCII-only bundle cannot otherwise contain
+if (/[^\x00-\x7f]/.test(coreText)) throw new Error('the core bundle is not ASCII-only');
+const coreComment = coreText.replaceAll('*/', '*\u00ff/');
 
 /** the virtual `./core.js` of the .mjs: decode the trailing comment, compile with code cache */
 const loader = `
@@ -72,12 +77,12 @@ import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import envPaths from 'env-paths';
 const file = fileURLToPath(import.meta.url);
-const self = readFileSync(file, 'latin1');
+const self = readFileSync(file, 'utf8');
 const MARK = '\\n/*@@ee-core ';
 const at = self.lastIndexOf(MARK);
 if (at < 0) throw new Error(file + ': the embedded core is missing (rebuild with npm run build)');
-const [hash, b64] = self.slice(at + MARK.length, self.lastIndexOf('*/')).split(' ');
-const code = Buffer.from(b64, 'base64').toString('utf8');
+const hash = self.slice(at + MARK.length, at + MARK.length + 32);
+const code = self.slice(at + MARK.length + 33, self.lastIndexOf('*/')).replaceAll('*\\u00ff/', '*/');
 const cacheFile = path.join(process.env.EE_DEPLOY_CACHE_DIR || envPaths('ee-deploy', { suffix: '' }).cache, 'code', hash + '-' + process.version + '-' + process.arch);
 let cachedData;
 try { cachedData = readFileSync(cacheFile); } catch {}
@@ -123,7 +128,7 @@ const shell = await build({
 });
 const shellText = shell.outputFiles[0].text;
 if (shellText.length > 400_000) throw new Error(`the CLI shell is ${shellText.length} bytes: something heavy is imported outside src/cli/core.ts`);
-writeFileSync('dist/ee-deploy.mjs', `${shellText}\n/*@@ee-core ${coreHash} ${Buffer.from(coreText, 'utf8').toString('base64')}*/\n`);
+writeFileSync('dist/ee-deploy.mjs', `${shellText}\n/*@@ee-core ${coreHash}\n${coreComment}*/\n`);
 
 // 3. CommonJS for the single executable (Node 20's SEA runs a CommonJS main script)
 await build({ ...common, entryPoints: ['src/cli/main.ts'], format: 'cjs', outfile: 'dist/ee-deploy.cjs' });

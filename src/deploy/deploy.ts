@@ -103,11 +103,13 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   if (o.promote) return promote(o);
   const started = Date.now();
   const hosts = o.hosts ?? config.hosts;
-  const [user, git] = await Promise.all([performer(config.dir, o.env), gitInfo(config.dir)]);
+  // two `git` processes: they run while the source is scanned and the hosts connect
+  const identity = Promise.all([performer(config.dir, o.env), gitInfo(config.dir)]);
   const warnings: string[] = [];
   reporter.info(`deploying ${config.project} to ${config.envName} (${hosts.map((h) => h.id).join(', ')})${o.dryRun ? ' [dry run]' : ''}`);
 
-  if (!o.dryRun) {
+  if (!o.dryRun && config.raw.notifications) {
+    const [user, git] = await identity;
     await notify(o, { level: 'started', action: 'deploy', user, commit: git.sha, hosts: hosts.map((h) => h.id), status: 'started' }, warnings);
   }
 
@@ -117,6 +119,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     await closeHosts(transports);
     throw e;
   });
+  const [user, git] = await identity;
   const revision = git.sha ?? treeFingerprint(tree);
 
   const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, manifests: knownManifests(), transports });

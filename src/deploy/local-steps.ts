@@ -1,5 +1,4 @@
 /** Local steps before anything touches a server: before_upload hooks and source.build. */
-import { execa } from 'execa';
 import { redact } from '../config/secrets.js';
 import { DeployError, InterruptedError } from '../errors.js';
 import type { Reporter } from '../ui/reporter.js';
@@ -7,6 +6,7 @@ import { tail } from './remote.js';
 
 export async function runLocalCommand(command: string, o: { cwd: string; reporter: Reporter; step: string; signal?: AbortSignal }): Promise<void> {
   const s = o.reporter.step(`${o.step}: ${command}`);
+  const { execa } = await import('execa'); // loaded only by projects with local steps
   const child = execa(command, { shell: true, cwd: o.cwd, reject: false, all: true, stdin: 'ignore', cancelSignal: o.signal });
   child.all?.setEncoding('utf8').on('data', (d: string) => o.reporter.output('local', d));
   const r = await child;

@@ -1,6 +1,6 @@
 /** Running builder output on a host and turning failures into typed errors. */
 import { redact } from '../config/secrets.js';
-import { RemoteCommandError } from '../errors.js';
+import { InterruptedError, RemoteCommandError } from '../errors.js';
 import { MARK } from '../remote/commands/scripts.js';
 import type { Cmd } from '../remote/shell.js';
 import type { ExecOptions, ExecResult, Transport } from '../transport/types.js';
@@ -42,6 +42,8 @@ export function diskFullReason(r: ExecResult): string | undefined {
 export async function execChecked(t: Transport, command: Cmd, step: string, opts: ExecOptions = {}): Promise<ExecResult> {
   const r = await t.exec(command, opts);
   if (r.code === 0) return r;
+  // killed because the run was interrupted (Ctrl-C / SIGTERM): say that, not "exit signal"
+  if (opts.signal?.aborted) throw new InterruptedError(`interrupted during ${step} on ${t.host}`);
   const full = diskFullReason(r);
   const reason = full ?? failureReason(r) ?? (r.timedOut ? 'timed out' : `exit ${r.code ?? 'signal'}`);
   const detail = full ? '' : tail(userOutput(r), 1);

@@ -25,14 +25,25 @@ export interface TarHeader {
 const TYPEFLAG: Record<TarType, string> = { file: '0', hardlink: '1', symlink: '2', dir: '5' };
 const MAX_OCTAL_11 = 0o77777777777;
 
-function writeString(buf: Buffer, s: string, off: number, len: number): void {
-  buf.write(s, off, len, 'utf8');
+function writeOctal(buf: Buffer, n: number, off: number, len: number): void {
+  // len-1 octal digits, zero-padded, NUL-terminated (written from the right, no strings)
+  let v = Math.max(0, Math.floor(n));
+  buf[off + len - 1] = 0;
+  for (let i = off + len - 2; i >= off; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
 }
 
-function writeOctal(buf: Buffer, n: number, off: number, len: number): void {
-  // len-1 octal digits, zero-padded, NUL-terminated
-  buf.write(Math.max(0, Math.floor(n)).toString(8).padStart(len - 1, '0') + '\0', off, len, 'ascii');
-}
+/** the fields every header shares: uid/gid 0, checksum placeholder, ustar magic */
+const TEMPLATE = (() => {
+  const b = Buffer.alloc(BLOCK);
+  writeOctal(b, 0, 108, 8);
+  writeOctal(b, 0, 116, 8);
+  b.fill(0x20, 148, 156);
+  b.write('ustar\u000000', 257, 8, 'ascii');
+  return b;
+})();
 
 /** ustar split of a long name into prefix (<= 155 bytes) + name (<= 100 bytes) at a '/' */
 function splitName(name: string): { prefix: string; name: string } | undefined {
@@ -56,21 +67,19 @@ function paxRecord(key: string, value: string): string {
 }
 
 function rawHeader(h: { name: string; prefix: string; mode: number; size: number; mtime: number; typeflag: string; linkname: string }): Buffer {
-  const b = Buffer.alloc(BLOCK);
-  writeString(b, h.name, 0, 100);
+  const b = Buffer.allocUnsafe(BLOCK);
+  TEMPLATE.copy(b);
+  b.write(h.name, 0, 100, 'utf8');
   writeOctal(b, h.mode & 0o7777, 100, 8);
-  writeOctal(b, 0, 108, 8); // uid
-  writeOctal(b, 0, 116, 8); // gid
   writeOctal(b, h.size, 124, 12);
   writeOctal(b, h.mtime, 136, 12);
-  b.fill(0x20, 148, 156); // checksum placeholder: spaces
-  b.write(h.typeflag, 156, 1, 'ascii');
-  writeString(b, h.linkname, 157, 100);
-  b.write('ustar\u000000', 257, 8, 'ascii');
-  writeString(b, h.prefix, 345, 155);
+  b[156] = h.typeflag.charCodeAt(0);
+  if (h.linkname) b.write(h.linkname, 157, 100, 'utf8');
+  if (h.prefix) b.write(h.prefix, 345, 155, 'utf8');
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += b[i];
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  writeOctal(b, sum, 148, 7); // six digits and a NUL...
+  b[155] = 0x20; // ...then a space
   return b;
 }
 

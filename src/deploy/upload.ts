@@ -153,7 +153,16 @@ function readCachedManifest(digest: string): string | undefined {
 
 function storeManifest(digest: string, text: string): void {
   const dir = path.join(cacheDir(), 'manifests');
-  writeAtomic(path.join(dir, digest), text);
+  const file = path.join(dir, digest);
+  try {
+    // content-addressed: an existing file is this manifest; only mark it as recently used
+    const now = new Date();
+    utimesSync(file, now, now);
+    return;
+  } catch {
+    /* not there yet */
+  }
+  writeAtomic(file, text);
   try {
     const keep = new Set(knownManifests());
     for (const f of readdirSync(dir)) if (!keep.has(f)) unlinkSync(path.join(dir, f));

@@ -3,7 +3,6 @@
  * (SSHKit's Local backend). Used for the README example and as the fast path in tests.
  */
 import { Readable } from 'node:stream';
-import { execa } from 'execa';
 import type { Cmd } from '../remote/shell.js';
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 import { OutputBuffer } from './output-buffer.js';
@@ -17,6 +16,7 @@ export class LocalTransport implements Transport {
     const err = new OutputBuffer();
     // own process group, so a timeout or abort kills the script's children too (they would
     // otherwise keep the output pipes open and the command "running")
+    const { execa } = await import('execa'); // only `host: local` needs it: SSH deploys never load it
     const child = execa('sh', ['-c', command.text], { reject: false, stdin: 'pipe', stripFinalNewline: false, buffer: false, detached: true, cleanup: true });
     let timedOut = false;
     const killGroup = () => {
@@ -55,6 +55,10 @@ export class LocalTransport implements Transport {
     } finally {
       if (timer) clearTimeout(timer);
       options.signal?.removeEventListener('abort', killGroup);
+      // nothing reads the rest of the input any more (as SshTransport does): a stream shared with
+      // other hosts (upload fan-out) must see this consumer go, not wait for it to drain
+      const input = options.stdin;
+      if (input instanceof Readable && !input.readableEnded && !input.destroyed) input.destroy();
     }
   }
 

@@ -45,7 +45,7 @@ export interface SpawnOptions {
   cwd: string;
   env?: NodeJS.ProcessEnv;
   /** SIGKILL `delayMs` after the first stdout line matching `on` (0: at once, in the same tick) */
-  killAt?: { on: RegExp; delayMs: number };
+  killAt?: { on: RegExp; delayMs: number; signal?: NodeJS.Signals };
   /** called for each stdout line as it arrives */
   onLine?: (line: string) => void;
   timeoutMs?: number;
@@ -62,7 +62,7 @@ export function spawnCli(args: string[], o: SpawnOptions): Promise<Run> {
       if (run.killed || child.exitCode !== null) return;
       run.killed = true;
       run.linesAtKill = run.lines.length;
-      child.kill('SIGKILL');
+      child.kill(o.killAt?.signal ?? 'SIGKILL');
     };
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       run.stdout += d;

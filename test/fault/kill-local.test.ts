@@ -145,6 +145,25 @@ describe('SIGKILL at any moment of a deploy (host: local)', () => {
     record.note = [lockWasLeft ? 'stale lock removed' : '', unswitched ? 'unswitched release removed' : ''].filter(Boolean).join(', ');
   });
 
+  // SIGTERM (and Ctrl-C) are not SIGKILL: the run cleans up itself, exits 130 and leaves no lock
+  it.each([
+    [/uploading \d+/, 20],
+    [/@@ee hook before_switch 0/, 50],
+    [/@@ee hook after_switch 0/, 50],
+  ] as const)('SIGTERM %s +%d ms: exit 130, cleaned up, current unchanged or previous', async (on, delayMs) => {
+    const old = (await checkTree(root, app, { shared: SHARED, verified })).current;
+    await app.bump();
+    const r = await spawnCli(deployArgs(), { cwd: dir, env: slow(), killAt: { on, delayMs, signal: 'SIGTERM' } });
+    expect(r.killed).toBe(true);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(130);
+    expect(r.stderr).toMatch(/^error: interrupted/m);
+    await waitForOrphans(root, 3000);
+    const t = await checkTree(root, app, { shared: SHARED, verified });
+    expect(t.problems).toEqual([]);
+    expect(t.current, 'a release interrupted before or during its checks is not left live').toBe(old);
+    expect(leftovers(root), 'cleanup ran: no lock, no staging, no pending release').toEqual([]);
+  });
+
   it('the kills covered every phase of a deploy', async () => {
     const phases = new Set(results.filter((r) => r.killed).map((r) => r.phase));
     for (const p of ['upload', 'before_switch hook', 'switch', 'after_switch hook', 'finish/prune']) expect([...phases], `no kill landed in ${p}`).toContain(p);

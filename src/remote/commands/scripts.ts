@@ -50,10 +50,10 @@ for d in "$RELEASES"/*; do
   [ -d "$d" ] || continue
   id=\${d##*/}
   bad=0; [ -e "$d/BAD_RELEASE" ] && bad=1
-  rev=$(head -c 80 "$d/REVISION" 2>/dev/null | head -n 1 || true)
+  rev=; [ -f "$d/REVISION" ] && IFS= read -r rev < "$d/REVISION"  # a builtin: no fork per release
   echo "${MARK} release $id $bad $rev"
 done
-avail=$(df -Pk "$R" 2>/dev/null | awk 'NR==2 {print $4}')
+avail=$(df -Pk "$R" 2>/dev/null | { read -r _; read -r _ _ _ a _; echo "$a"; })
 echo "${MARK} df \${avail:-unknown}"
 for t in tar mkdir ln mv rm cp; do command -v "$t" >/dev/null 2>&1 || echo "${MARK} missing $t"; done
 `;
@@ -380,7 +380,8 @@ export function finishScript(o: {
   }
   if (o.removeRelease) {
     vars.RM_ID = assertReleaseId(o.removeRelease);
-    body.push(`cur=$(readlink "$CURRENT" 2>/dev/null || true); [ "$cur" = "releases/$RM_ID" ] || { discard "$RELEASES/$RM_ID"; rm -f "$MANIFESTS/$RM_ID"; }; rm -f "$PENDING/$RM_ID"`);
+    // also an upload that was cut off (its prepare script killed before it could clean up)
+    body.push(`cur=$(readlink "$CURRENT" 2>/dev/null || true); [ "$cur" = "releases/$RM_ID" ] || { discard "$RELEASES/$RM_ID"; rm -f "$MANIFESTS/$RM_ID"; }; rm -f "$PENDING/$RM_ID"; rm -rf "$STAGING/$RM_ID"`);
   }
   (o.prune ?? []).forEach((id, i) => {
     vars[`P${i}`] = assertReleaseId(id);
