@@ -22,11 +22,12 @@ import { gitInfo, machineName, performer, type GitInfo } from './identity.js';
 import { runLocalCommand } from './local-steps.js';
 import { previousRelease, selectPrune } from './plan.js';
 import { execChecked, tail, userOutput } from './remote.js';
-import { closeHosts, connectHosts, openSessions, reconnectLost, releaseLocks, sleep, type HostSession, type Sessions } from './session.js';
+import { closeHosts, connectHosts, openSessions, reconnectLost, releaseLocks, type HostSession, type Sessions } from './session.js';
 import { scanSource, treeFingerprint, type SourceTree } from './source.js';
 import { knownManifests, NETWORK_GZIP_LEVEL, UploadPlan } from './upload.js';
 import { runChecks, notify, type CheckOutcome } from './checks.js';
 import { canaryCheckInterval, describePlan, planStrategy, type StrategyName, type StrategyPlan, type Wave } from './strategy.js';
+import { sleep } from '../util/sleep.js';
 
 export interface DeployOptions extends RunOptions {
   message?: string;

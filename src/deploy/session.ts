@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
-import { EeError, LockHeldError } from '../errors.js';
+import { LockHeldError } from '../errors.js';
 import { describeHolder, lockStaleness, parseLock, pidAlive, serializeLock, type LockInfo } from '../remote/commands/lock.js';
 import { openScript, parseState, unlockScript, type ParsedState } from '../remote/commands/scripts.js';
 import { openAll, openTransport } from '../transport/open.js';
@@ -12,6 +12,7 @@ import type { Transport } from '../transport/types.js';
 import type { Reporter } from '../ui/reporter.js';
 import { machineName } from './identity.js';
 import { execChecked } from './remote.js';
+import { sleep } from '../util/sleep.js';
 
 export interface HostSession {
   host: ResolvedHost;
@@ -233,19 +234,4 @@ export async function releaseLocks(sessions: Sessions): Promise<void> {
   );
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
-export function isEe(e: unknown): e is EeError {
-  return e instanceof EeError;
-}

@@ -11,6 +11,7 @@ import { Agent, request } from 'undici';
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import type { ChannelResult } from './event.js';
+import { sleep } from '../util/sleep.js';
 
 export const RETRY_BACKOFF_MS = [200, 400] as const;
 /** below this much remaining budget a retry is not worth starting */
@@ -47,18 +48,6 @@ export function cleanError(text: string, scrub: string[]): string {
   return out.length > 300 ? `${out.slice(0, 299)}…` : out;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 export async function runChannel(o: RunChannelOptions): Promise<ChannelResult> {
   const start = performance.now();
