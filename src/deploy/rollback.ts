@@ -2,11 +2,15 @@
  * `ee-deploy rollback`: switch `current` back to the previous complete release (or a named one)
  * on every host, run after_rollback hooks and the post health checks, record and notify.
  */
+import { randomBytes } from 'node:crypto';
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import { DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
 import { historyLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
-import { finishScript, switchScript, unlockScript } from '../remote/commands/scripts.js';
+import type { ResolvedHost } from '../config/resolve.js';
+import { serializeLock, type LockInfo } from '../remote/commands/lock.js';
+import { finishScript, MARK, ROLLBACK_COMMIT, ROLLBACK_FROM, ROLLBACK_TO, rollbackScript, switchScript, unlockScript } from '../remote/commands/scripts.js';
+import type { Transport } from '../transport/types.js';
 import { layout } from '../remote/layout.js';
 import { lines } from '../remote/shell.js';
 import { compareReleaseIds, isReleaseId } from '../remote/release-id.js';
@@ -15,8 +19,8 @@ import type { RunOptions } from './context.js';
 import { forEachLimited } from './deploy.js';
 import { machineName, performer } from './identity.js';
 import { previousRelease } from './plan.js';
-import { userOutput } from './remote.js';
-import { openSessions, releaseLocks, type HostSession, type Sessions } from './session.js';
+import { failureReason, userOutput } from './remote.js';
+import { closeHosts, connectHosts, openSessions, releaseLocks, type HostSession, type Sessions } from './session.js';
 
 export interface RollbackOptions extends RunOptions {
   /** explicit target release id; default: the previous release on each host */
@@ -52,9 +56,27 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   if (o.release !== undefined && !isReleaseId(o.release)) throw new UsageError(`invalid release id "${o.release}" (expected 14 digits, e.g. 20261122093000)`);
   const started = Date.now();
   const startedIso = new Date(started).toISOString();
-  const user = await performer(config.dir, o.env);
+  // the connections open while `git config user.name` runs (connecting changes nothing remote)
+  const transports = connectHosts({ config, hosts: o.hosts ?? config.hosts, reporter, interactive: o.interactive, dryRun: o.dryRun });
+  const user = await performer(config.dir, o.env).catch(async (e: unknown) => {
+    await closeHosts(transports);
+    throw e;
+  });
   const warnings: string[] = [];
-  const sessions = await openSessions({ config, hosts: o.hosts ?? config.hosts, reporter, user, command: 'rollback', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal });
+  // one host, nothing to ask, no post checks: the whole rollback is one exec (oneExec); when
+  // that script declines (lock held, unusual state), the usual open / switch / finish runs
+  const selected = o.hosts ?? config.hosts;
+  if (!o.dryRun && !o.confirm && selected.length === 1 && !config.raw.health_checks.some((c) => c.phase === 'post')) {
+    const done = await oneExec(o, { host: selected[0], transports, user, started, startedIso, warnings }).catch(async (e: unknown) => {
+      await closeHosts(transports);
+      throw e;
+    });
+    if (done) {
+      await closeHosts(transports);
+      return done;
+    }
+  }
+  const sessions = await openSessions({ config, hosts: o.hosts ?? config.hosts, reporter, user, command: 'rollback', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, transports });
   const health: CheckOutcome[] = [];
   try {
     await leaveBehindHosts(sessions, o);
@@ -182,6 +204,87 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   } finally {
     await sessions.close();
   }
+}
+
+/** The single-exec rollback (rollbackScript); undefined when the script declined and nothing changed. */
+async function oneExec(
+  o: RollbackOptions,
+  a: { host: ResolvedHost; transports: Promise<Map<string, Transport>>; user: string; started: number; startedIso: string; warnings: string[] },
+): Promise<RollbackResult | undefined> {
+  const { config, reporter } = o;
+  const { host, user } = a;
+  const t = (await a.transports).get(host.id)!;
+  const token = randomBytes(12).toString('hex');
+  const lock: LockInfo = { user, machine: machineName(), pid: process.pid, time: new Date().toISOString(), message: o.message, command: 'rollback', token, env: config.envName };
+  const record = (status: HistoryStatus, error?: string): HistoryRecord => ({
+    id: ROLLBACK_TO,
+    action: 'rollback',
+    status,
+    from: ROLLBACK_FROM,
+    commit: ROLLBACK_COMMIT,
+    user,
+    machine: machineName(),
+    env: config.envName,
+    started: a.startedIso,
+    duration_ms: Date.now() - a.started,
+    message: o.message,
+    error,
+    warnings: a.warnings.length ? a.warnings : undefined,
+    hosts: [host.id],
+  });
+  const r = await t.exec(
+    rollbackScript({
+      root: host.path,
+      lockInfo: serializeLock(lock),
+      token,
+      release: o.release,
+      hooks: config.raw.hooks.after_rollback,
+      hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_DEPLOY_PATH: host.path, EE_HOST: host.id, EE_USER: user },
+      historyLine: historyLine(record('success')),
+      revisionsPrefix: rolledBackLine({ user, release: '' }),
+    }),
+    { onStdout: (d) => reporter.output(host.id, d), signal: o.signal },
+  );
+  const plan = new RegExp(`^${MARK} plan (\\S+) (\\S+)$`, 'm').exec(r.stdout);
+  if (!plan) {
+    if (r.code === 0 && r.stdout.includes(`${MARK} fallback `)) return undefined;
+    throw new DeployError(redact(`${host.id}: rollback failed: ${failureReason(r) ?? userOutput(r).split('\n').pop() ?? `exit ${r.code}`}`), { host: host.id, step: 'rollback' });
+  }
+  const [, from, to] = plan;
+  reporter.info(`${host.id}: ${from} -> ${to}`);
+  const switched = r.stdout.includes(`${MARK} switched ${to}`);
+  const ok = r.code === 0 && r.stdout.includes(`${MARK} finished`);
+  const durationMs = Date.now() - a.started;
+  const error = ok ? undefined : `${host.id}: ${switched ? 'after_rollback hook failed' : 'rollback failed'}${(failureReason(r) ?? userOutput(r).split('\n').pop()) ? `: ${redact(failureReason(r) ?? userOutput(r).split('\n').pop() ?? '')}` : ''}`;
+  const result: RollbackResult = {
+    ok,
+    action: 'rollback',
+    project: config.project,
+    env: config.envName,
+    release: to,
+    status: ok ? 'success' : 'failed',
+    user,
+    durationMs,
+    hosts: [{ host: host.id, from, current: switched ? to : from, state: ok ? 'rolled_back' : switched ? 'rolled_back, after_rollback hook failed' : 'failed', ...(error ? { error } : {}) }],
+    warnings: a.warnings,
+  };
+  if (ok) reporter.success(`current -> ${to}`);
+  await notify(o, { level: ok ? 'rollback' : 'failure', action: 'rollback', user, release: to, previousRelease: from, hosts: [host.id], durationMs, status: result.status, error }, a.warnings);
+  if (!ok) {
+    // the script stopped with our lock held: record the failure and unlock
+    const failed: HistoryRecord = { ...record('failed', error), id: to, from, commit: undefined, duration_ms: durationMs };
+    await t.exec(finishScript({ root: host.path, historyLine: historyLine(failed), revisionsLine: switched ? rolledBackLine({ user, release: to }) : undefined, unlockToken: token })).catch(() => undefined);
+    if (!switched) {
+      const err = new NeedsHumanError(redact(`rollback failed: ${error}`), [{ host: host.id, state: error ?? 'rollback failed', current: from }]);
+      err.result = result;
+      throw err;
+    }
+    const err = new DeployError(redact(`rollback to ${to} done, but ${error}`));
+    err.result = result;
+    throw err;
+  }
+  reporter.success(`rolled back ${config.project} on ${config.envName} to ${to} (${formatDuration(durationMs)})`);
+  return result;
 }
 
 /**

@@ -14,6 +14,12 @@ import { machineName } from './identity.js';
 import { execChecked } from './remote.js';
 import { sleep } from '../util/sleep.js';
 
+/**
+ * `open` reports the lock and the state first, then possibly the current release's manifest
+ * (~60 bytes a file): all of it must be kept, not just the last MiB.
+ */
+const OPEN_MAX_STDOUT = 512 << 20;
+
 export interface HostSession {
   host: ResolvedHost;
   t: Transport;
@@ -109,7 +115,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
     // read the real state, take no lock
     await Promise.all(
       sessions.map(async (s) => {
-        const r = await execChecked(s.t, openScript(s.host.path, { readOnly: true, manifests: o.manifests }), 'open', { readOnly: true });
+        const r = await execChecked(s.t, openScript(s.host.path, { readOnly: true, manifests: o.manifests }), 'open', { readOnly: true, maxStdout: OPEN_MAX_STDOUT });
         s.state = parseState(r.stdout);
         const info = parseLock(s.state.lock.info);
         if (s.state.lock.status === 'held') o.reporter.warn(`${s.host.id}: the deploy lock is held by ${info ? describeHolder(info) : 'an unknown holder'}; a real run would stop here`);
@@ -126,7 +132,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
     const held: { s: HostSession; info?: LockInfo }[] = [];
     await Promise.all(
       batch.map(async (s) => {
-        const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), manifests: o.manifests }), 'open');
+        const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), manifests: o.manifests }), 'open', { maxStdout: OPEN_MAX_STDOUT });
         const st = parseState(r.stdout);
         if (st.lock.status === 'acquired') {
           s.locked = true;
@@ -149,7 +155,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
       const st = lockStaleness(info, { machine: machineName(), now: Date.now(), maxAgeMs: o.config.raw.lock_stale_after, pidAlive });
       if (st.stale && st.provable) {
         o.reporter.warn(`${s.host.id}: removing a stale lock left by ${describeHolder(info)}: ${st.reason}`);
-        const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), breakToken: info.token, manifests: o.manifests }), 'open');
+        const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), breakToken: info.token, manifests: o.manifests }), 'open', { maxStdout: OPEN_MAX_STDOUT });
         const parsed = parseState(r.stdout);
         if (parsed.lock.status === 'acquired') {
           s.locked = true;

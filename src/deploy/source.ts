@@ -1,12 +1,11 @@
 /**
- * The local side of an upload: walk `source.dir` (minus excludes), describe it, and stream it
- * as a tar archive. Paths are relative, directories listed explicitly so empty ones survive.
+ * The local side of an upload: walk `source.dir` (minus excludes) and describe it (upload.ts
+ * builds the archive). Paths are relative, directories listed explicitly so empty ones survive.
  */
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { DeployError } from '../errors.js';
 import { compileEntryExclude } from './exclude.js';
 
@@ -82,14 +81,4 @@ export function treeFingerprint(tree: SourceTree): string {
   const h = createHash('sha256');
   for (const e of tree.entries) h.update(`${e.type}\0${e.path}\0${e.size}\0${Math.floor(e.mtimeMs)}\0${e.mode}\n`);
   return h.digest('hex').slice(0, 40);
-}
-
-/** tar stream of exactly `paths` (relative to dir), directories not recursed. */
-export async function tarStream(dir: string, paths: string[], opts: { gzip: boolean | number }): Promise<Readable> {
-  const tar = await import('tar');
-  const gzip = opts.gzip === false ? false : { level: opts.gzip === true ? 6 : opts.gzip };
-  // `portable` drops uid/gid/user names so the server's user owns the files
-  const pack = tar.create({ cwd: dir, portable: true, noDirRecurse: true, gzip, noMtime: false }, paths);
-  // node-tar streams are minipass streams; transports take a Node Readable
-  return Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
 }

@@ -9,6 +9,7 @@ import type { ExecOptions, ExecResult, Transport } from './types.js';
 
 export class DryRunTransport implements Transport {
   readonly isLocal: boolean;
+  readonly loopback?: boolean;
   readonly commands: string[] = [];
   readonly host: string;
   constructor(
@@ -16,6 +17,7 @@ export class DryRunTransport implements Transport {
     private readonly print: (host: string, text: string) => void,
   ) {
     this.isLocal = inner.isLocal;
+    this.loopback = inner.loopback;
     this.host = inner.host;
   }
   async exec(command: Cmd, options: ExecOptions = {}): Promise<ExecResult> {

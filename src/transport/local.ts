@@ -3,6 +3,7 @@
  * (SSHKit's Local backend). Used for the README example and as the fast path in tests.
  */
 import { Readable } from 'node:stream';
+import { execa } from 'execa';
 import type { Cmd } from '../remote/shell.js';
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 import { OutputBuffer } from './output-buffer.js';
@@ -12,11 +13,10 @@ export class LocalTransport implements Transport {
   constructor(readonly host: string = 'local') {}
 
   async exec(command: Cmd, options: ExecOptions = {}): Promise<ExecResult> {
-    const out = new OutputBuffer();
+    const out = new OutputBuffer(options.maxStdout);
     const err = new OutputBuffer();
     // own process group, so a timeout or abort kills the script's children too (they would
     // otherwise keep the output pipes open and the command "running")
-    const { execa } = await import('execa'); // only `host: local` needs it: SSH deploys never load it
     const child = execa('sh', ['-c', command.text], { reject: false, stdin: 'pipe', stripFinalNewline: false, buffer: false, detached: true, cleanup: true });
     let timedOut = false;
     const killGroup = () => {

@@ -2,7 +2,6 @@
 import type { ResolvedHost } from '../config/resolve.js';
 import { ConnectionError, EeError } from '../errors.js';
 import { DryRunTransport } from './dry-run.js';
-import { LocalTransport } from './local.js';
 import type { Transport } from './types.js';
 
 export interface OpenOptions {
@@ -14,7 +13,11 @@ export interface OpenOptions {
 
 export async function openTransport(host: ResolvedHost, o: OpenOptions): Promise<Transport> {
   if (o.dryRun) return new DryRunTransport(await openTransport(host, { ...o, dryRun: false }), o.print ?? (() => {}));
-  if (host.local) return new LocalTransport(host.id);
+  if (host.local) {
+    // loaded only for `host: local` (it brings execa): SSH deploys never evaluate it
+    const { LocalTransport } = await import('./local.js');
+    return new LocalTransport(host.id);
+  }
   const { connectSsh } = await import('./ssh/connect.js');
   return connectSsh(host, { interactive: o.interactive, connectTimeoutMs: o.connectTimeoutMs });
 }

@@ -17,6 +17,8 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** the command changes nothing: a dry run may execute it for real */
   readOnly?: boolean;
+  /** stdout characters kept (default 1 MiB, the tail): `open` may print a large manifest */
+  maxStdout?: number;
 }
 
 export interface ExecResult {

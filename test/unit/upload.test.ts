@@ -2,12 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentHash, parseManifest, serializeManifest } from '../../src/deploy/manifest.js';
 import { scanSource } from '../../src/deploy/source.js';
 import { tarHeader } from '../../src/deploy/tar-writer.js';
 import { fanout, HashCache, LocalTree, ReleaseArchive, UploadPlan } from '../../src/deploy/upload.js';
+import { isLoopbackAddress } from '../../src/transport/ssh/ssh-transport.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-upload-'));
 const savedCache = process.env.EE_DEPLOY_CACHE_DIR;
@@ -197,6 +198,18 @@ describe('UploadPlan', () => {
   });
 });
 
+describe('isLoopbackAddress (no compression to this machine)', () => {
+  it.each([
+    ['127.0.0.1', true],
+    ['127.1.2.3', true],
+    ['::1', true],
+    ['::ffff:127.0.0.1', true],
+    ['10.0.0.1', false],
+    ['::ffff:10.0.0.1', false],
+    [undefined, false],
+  ])('%s -> %s', (a, want) => expect(isLoopbackAddress(a)).toBe(want));
+});
+
 describe('fanout', () => {
   it('feeds every output, pacing the source by the slowest one', async () => {
     const chunks = Array.from({ length: 64 }, (_, i) => Buffer.alloc(64 * 1024, i));
@@ -232,6 +245,5 @@ describe('fanout', () => {
     a.destroy();
     await new Promise((r) => setTimeout(r, 10));
     expect(src.destroyed).toBe(true);
-    void Writable;
   });
 });

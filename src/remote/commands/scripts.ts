@@ -350,6 +350,86 @@ export function switchScript(o: {
   return script(vars, ...body);
 }
 
+/** placeholders of rollbackScript's history line, filled in by the script */
+export const ROLLBACK_TO = '@@ee-rollback-to@@';
+export const ROLLBACK_FROM = '@@ee-rollback-from@@';
+export const ROLLBACK_COMMIT = '@@ee-rollback-commit@@';
+
+const D = '[0-9]';
+/** `case` patterns of a release id: 14 digits, optionally `-` and 1 to 4 digits */
+const ID_PATTERN = [0, 1, 2, 3, 4].map((n) => D.repeat(14) + (n ? `-${D.repeat(n)}` : '')).join('|');
+
+/**
+ * A whole single-host rollback in one exec: take the lock, pick the target the way the client
+ * would (the named release, or the newest release older than `current` without BAD_RELEASE;
+ * ids ordered by their 14-digit stem, then the -N suffix), switch, run after_rollback hooks,
+ * append history (the line's placeholders filled in here) and revisions.log, unlock.
+ * Whenever the client's own path would decide differently or report an error (lock held, no
+ * layout, unknown or current release, no previous release, odd `current`), it releases what it
+ * took and prints `fallback <why>`: the client then runs the usual open / switch / finish.
+ * A failed switch or hook exits 1 with the lock still held: the client records and unlocks.
+ */
+export function rollbackScript(o: {
+  root: string;
+  lockInfo: string;
+  token: string;
+  release?: string;
+  hooks: string[];
+  /** hook environment except EE_RELEASE, EE_RELEASE_PATH, EE_PREVIOUS_RELEASE (set by the script) */
+  hookEnv: Record<string, string>;
+  /** history JSON with ROLLBACK_TO / ROLLBACK_FROM / ROLLBACK_COMMIT placeholders */
+  historyLine: string;
+  /** revisions.log line up to the release id: "alice rolled back to release " */
+  revisionsPrefix: string;
+}): Cmd {
+  if (o.release) assertReleaseId(o.release);
+  const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo, TOKEN: o.token, WANT: o.release ?? '', HLINE: o.historyLine, RPREFIX: o.revisionsPrefix };
+  const fill = (ph: string, v: string) => `h=\${h%%${ph}*}${v}\${h#*${ph}}`;
+  const body: string[] = [
+    `[ -d "$RELEASES" ] || { echo "${MARK} fallback nolayout"; exit 0; }`,
+    `mkdir "$LOCK" 2>/dev/null || { echo "${MARK} fallback lock"; exit 0; }`,
+    `fallback() { rm -rf "$LOCK"; echo "${MARK} fallback $1"; exit 0; }`,
+    `printf '%s\\n' "$INFO" > "$LOCK/info" || fallback lockinfo`,
+    `cur=$(readlink "$CURRENT" 2>/dev/null || true); cur=\${cur#releases/}`,
+    `case $cur in ${ID_PATTERN}) ;; *) fallback current ;; esac`,
+    `older() { a=\${1%%-*}; b=\${2%%-*}; [ "$a" -lt "$b" ] && return 0; [ "$a" -gt "$b" ] && return 1; x=0; y=0; case $1 in *-*) x=\${1#*-} ;; esac; case $2 in *-*) y=\${2#*-} ;; esac; [ "$x" -lt "$y" ]; }`,
+    `to=`,
+    `if [ -n "$WANT" ]; then`,
+    `  [ -d "$RELEASES/$WANT" ] || fallback unknown; [ "$WANT" = "$cur" ] && fallback current; to=$WANT`,
+    `else`,
+    `  for d in "$RELEASES"/*; do`,
+    `    id=\${d##*/}; case $id in ${ID_PATTERN}) ;; *) continue ;; esac`,
+    `    [ -d "$d" ] || continue; [ -e "$d/BAD_RELEASE" ] && continue; older "$id" "$cur" || continue`,
+    `    if [ -z "$to" ] || older "$to" "$id"; then to=$id; fi`,
+    `  done`,
+    `  [ -n "$to" ] || fallback noprevious`,
+    `fi`,
+    `echo "${MARK} plan $cur $to"`,
+    `[ -n "$WANT" ] && rm -f "$RELEASES/$to/BAD_RELEASE"`,
+    `TMP="$R/.ee-current-$to"`,
+    `rm -f "$TMP" && ln -s "releases/$to" "$TMP" || { echo "${MARK} failed cannot create symlink" >&2; exit 1; }`,
+    `if mv -T "$TMP" "$CURRENT" 2>/dev/null; then :; else`,
+    `  if [ -L "$CURRENT" ] || [ ! -e "$CURRENT" ]; then mv -f "$TMP" "$CURRENT" || { rm -f "$TMP"; echo "${MARK} failed cannot switch current" >&2; exit 1; }`,
+    `  else rm -f "$TMP"; echo "${MARK} failed $CURRENT exists and is not a symlink" >&2; exit 1; fi`,
+    `fi`,
+    `echo "${MARK} switched $to"`,
+    `rm -f "$PENDING/$to"`,
+  ];
+  if (o.hooks.length) body.push(`EE_RELEASE=$to; EE_RELEASE_PATH="$RELEASES/$to"; EE_PREVIOUS_RELEASE=$cur; export EE_RELEASE EE_RELEASE_PATH EE_PREVIOUS_RELEASE`);
+  body.push(...hookLines(o.hooks, o.hookEnv, vars, 'after_rollback', '"$CURRENT"', ':'));
+  body.push(
+    `commit=; [ -f "$RELEASES/$to/REVISION" ] && IFS= read -r commit < "$RELEASES/$to/REVISION"`,
+    `case $commit in *[!0-9A-Za-z._-]*) commit= ;; esac`,
+    `h=$HLINE; ${fill(ROLLBACK_TO, '$to')}; ${fill(ROLLBACK_FROM, '$cur')}; ${fill(ROLLBACK_COMMIT, '$commit')}`,
+    `mkdir -p "$META"`,
+    `printf '%s\\n' "$h" >> "$HISTORY" || echo "${MARK} warn cannot append history"`,
+    `printf '%s%s\\n' "$RPREFIX" "$to" >> "$REVLOG" || echo "${MARK} warn cannot append revisions.log"`,
+    unlockLine(),
+    `echo "${MARK} finished"`,
+  );
+  return script(vars, ...body);
+}
+
 /**
  * `finish`: append history + revisions.log, mark or remove failed releases, prune to `keep`
  * (never the current release, never `protect`), release the lock if we hold it.

@@ -167,7 +167,7 @@ export class SshTransport implements Transport {
 
   private run(command: Cmd, options: ExecOptions): Promise<ExecResult> {
     return new Promise<ExecResult>((resolve, reject) => {
-      const out = new OutputBuffer();
+      const out = new OutputBuffer(options.maxStdout);
       const err = new OutputBuffer();
       const outDec = new StringDecoder('utf8');
       const errDec = new StringDecoder('utf8');
