@@ -28,7 +28,9 @@ export function globalOptions(cmd: Command): GlobalOptions {
 
 export function outputMode(o: GlobalOptions): OutputMode {
   if (o.json) return 'json';
-  return process.stdout.isTTY ? 'tty' : 'plain';
+  // a terminal that reports no width (e.g. under `script` without a size) cannot host spinners:
+  // ora would compute an endless number of lines to clear
+  return process.stdout.isTTY && (process.stdout.columns ?? 0) > 0 ? 'tty' : 'plain';
 }
 
 export function useColor(o: GlobalOptions): boolean {
