@@ -1,9 +1,14 @@
 /**
- * A minimal tar (ustar + pax) writer for release uploads: directories, files, symlinks and hard
- * links, uid/gid 0 and no user names (the server's user owns what it extracts). GNU tar and
- * BusyBox tar read it. Names longer than ustar allows, link targets over 100 bytes and sizes of
- * 8 GiB and more go into a pax extended header. Pure: builds headers, never touches files.
+ * Tar headers for release uploads: directories, files, symlinks and hard links, uid/gid 0 and no
+ * user names (the server's user owns what it extracts). The blocks themselves are encoded by the
+ * `tar` package (its `Header`: ustar fields, prefix split, checksum; its `Pax`: extended headers
+ * for names and link targets ustar cannot hold, non-ASCII names and sizes of 8 GiB and more).
+ * GNU tar and BusyBox tar read the result. Pure: builds headers, never touches files (upload.ts
+ * streams the data and the padding after each file).
  */
+import { Header } from 'tar/header';
+import { Pax } from 'tar/pax';
+
 const BLOCK = 512;
 export const END_OF_ARCHIVE = Buffer.alloc(BLOCK * 2);
 
@@ -22,93 +27,66 @@ export interface TarHeader {
   linkname?: string;
 }
 
-const TYPEFLAG: Record<TarType, string> = { file: '0', hardlink: '1', symlink: '2', dir: '5' };
-const MAX_OCTAL_11 = 0o77777777777;
+const TYPE = { file: 'File', dir: 'Directory', symlink: 'SymbolicLink', hardlink: 'Link' } as const;
 
-function writeOctal(buf: Buffer, n: number, off: number, len: number): void {
-  // len-1 octal digits, zero-padded, NUL-terminated (written from the right, no strings)
-  let v = Math.max(0, Math.floor(n));
-  buf[off + len - 1] = 0;
-  for (let i = off + len - 2; i >= off; i--) {
-    buf[i] = 0x30 + (v % 8);
-    v = Math.floor(v / 8);
-  }
+interface Member {
+  path: string;
+  linkpath: string | undefined;
+  size: number;
+  mtime: Date;
 }
 
-/** the fields every header shares: uid/gid 0, checksum placeholder, ustar magic */
-const TEMPLATE = (() => {
-  const b = Buffer.alloc(BLOCK);
-  writeOctal(b, 0, 108, 8);
-  writeOctal(b, 0, 116, 8);
-  b.fill(0x20, 148, 156);
-  b.write('ustar\u000000', 257, 8, 'ascii');
-  return b;
-})();
+// One Header, refilled for every member (encoding is synchronous): upload.ts encodes tens of
+// thousands, and most of them share an mtime (a checkout, a build), so its Date is reused too.
+const header = new Header();
+let lastMtime: Date = new Date(0);
 
-/** ustar split of a long name into prefix (<= 155 bytes) + name (<= 100 bytes) at a '/' */
-function splitName(name: string): { prefix: string; name: string } | undefined {
-  if (Buffer.byteLength(name) <= 100) return { prefix: '', name };
-  for (let i = name.indexOf('/'); i >= 0; i = name.indexOf('/', i + 1)) {
-    const prefix = name.slice(0, i);
-    const rest = name.slice(i + 1);
-    if (Buffer.byteLength(prefix) > 155) return undefined;
-    if (rest && Buffer.byteLength(rest) <= 100) return { prefix, name: rest };
-  }
-  return undefined;
-}
-
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  const bodyLen = Buffer.byteLength(body);
-  const digits = String(bodyLen).length;
-  let len = bodyLen + digits;
-  if (String(len).length > digits) len = bodyLen + String(len).length;
-  return `${len}${body}`;
-}
-
-function rawHeader(h: { name: string; prefix: string; mode: number; size: number; mtime: number; typeflag: string; linkname: string }): Buffer {
-  const b = Buffer.allocUnsafe(BLOCK);
-  TEMPLATE.copy(b);
-  b.write(h.name, 0, 100, 'utf8');
-  writeOctal(b, h.mode & 0o7777, 100, 8);
-  writeOctal(b, h.size, 124, 12);
-  writeOctal(b, h.mtime, 136, 12);
-  b[156] = h.typeflag.charCodeAt(0);
-  if (h.linkname) b.write(h.linkname, 157, 100, 'utf8');
-  if (h.prefix) b.write(h.prefix, 345, 155, 'utf8');
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += b[i];
-  writeOctal(b, sum, 148, 7); // six digits and a NUL...
-  b[155] = 0x20; // ...then a space
-  return b;
-}
-
-/** Header block(s) of one member: a pax header first when ustar cannot hold it. */
-export function tarHeader(h: TarHeader): Buffer {
-  const name = h.type === 'dir' ? `${h.name.replace(/\/+$/, '')}/` : h.name;
+/** fills `header` for `h` (every field, nothing left from the member before) */
+function member(h: TarHeader): Member {
+  const path = h.type === 'dir' ? `${h.name.replace(/\/+$/, '')}/` : h.name;
+  const linkpath = h.type === 'symlink' || h.type === 'hardlink' ? (h.linkname ?? '') : undefined;
   const size = h.type === 'file' ? (h.size ?? 0) : 0;
-  const linkname = h.linkname ?? '';
-  const pax: string[] = [];
-  let split = splitName(name);
-  if (!split) {
-    pax.push(paxRecord('path', name));
-    split = { prefix: '', name: name.slice(0, 99) };
-  }
-  let link = linkname;
-  if (Buffer.byteLength(linkname) > 100) {
-    pax.push(paxRecord('linkpath', linkname));
-    link = linkname.slice(0, 99);
-  }
-  let sizeField = size;
-  if (size > MAX_OCTAL_11) {
-    pax.push(paxRecord('size', String(size)));
-    sizeField = 0;
-  }
-  const main = rawHeader({ name: split.name, prefix: split.prefix, mode: h.mode, size: sizeField, mtime: h.mtime, typeflag: TYPEFLAG[h.type], linkname: link });
-  if (pax.length === 0) return main;
-  const data = Buffer.from(pax.join(''), 'utf8');
-  const xh = rawHeader({ name: 'PaxHeader', prefix: '', mode: 0o644, size: data.length, mtime: h.mtime, typeflag: 'x', linkname: '' });
-  return Buffer.concat([xh, data, Buffer.alloc(padding(data.length)), main]);
+  const ms = Math.floor(h.mtime) * 1000;
+  const mtime = lastMtime.getTime() === ms ? lastMtime : (lastMtime = new Date(ms));
+  header.path = path;
+  header.type = TYPE[h.type];
+  header.mode = h.mode & 0o7777;
+  header.uid = 0;
+  header.gid = 0;
+  header.size = size;
+  header.mtime = mtime;
+  header.linkpath = linkpath;
+  return { path, linkpath, size, mtime };
+}
+
+/** the pax extended header (its header block and records), for a member whose ustar block fell short */
+function paxBlocks(m: Member): Buffer {
+  // its records override the ustar fields (truncated name or link target, base-256 size) for any reader
+  return new Pax({ path: m.path, linkpath: m.linkpath || undefined, size: m.size > 0 ? m.size : undefined, mtime: m.mtime }).encode();
+}
+
+/** Header block(s) of one member: a pax extended header first when ustar cannot hold it. */
+export function tarHeader(h: TarHeader): Buffer {
+  const m = member(h);
+  const block = Buffer.alloc(BLOCK);
+  if (!header.encode(block)) return block;
+  return Buffer.concat([paxBlocks(m), block]);
+}
+
+/**
+ * tarHeader written straight into `buf` at `off` (no buffer per header: upload.ts writes tens of
+ * thousands of them into its chunks); returns the offset after the header. Throws a RangeError
+ * when the header does not fit.
+ */
+export function writeTarHeader(h: TarHeader, buf: Buffer, off: number): number {
+  const m = member(h);
+  buf.fill(0, off, off + BLOCK); // the encoder writes only the fields it has
+  if (!header.encode(buf, off)) return off + BLOCK;
+  const pax = paxBlocks(m);
+  if (off + pax.length + BLOCK > buf.length) throw new RangeError(`tar header of ${h.name} does not fit (${pax.length + BLOCK} bytes at ${off} of ${buf.length})`);
+  buf.copyWithin(off + pax.length, off, off + BLOCK);
+  pax.copy(buf, off);
+  return off + pax.length + BLOCK;
 }
 
 /** zero bytes after `size` bytes of data, up to the next 512-byte block */

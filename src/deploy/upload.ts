@@ -26,7 +26,7 @@ import type { RemoteManifest } from '../remote/commands/scripts.js';
 import { layout } from '../remote/layout.js';
 import { contentHash, diffManifest, hashDigestToManifest, ManifestError, parseManifest, serializeManifest, type Manifest, type ManifestEntry } from './manifest.js';
 import type { SourceEntry, SourceTree } from './source.js';
-import { END_OF_ARCHIVE, padding, tarHeader } from './tar-writer.js';
+import { END_OF_ARCHIVE, padding, tarHeader, writeTarHeader, type TarHeader } from './tar-writer.js';
 
 /** gzip level for hosts reached over a network (see README "Compression"); loopback and local hosts get none */
 export const NETWORK_GZIP_LEVEL = 1;
@@ -347,9 +347,8 @@ export class ReleaseArchive extends Readable {
   private fill(): Buffer[] {
     const chunk = Buffer.allocUnsafe(CHUNK * 2);
     let off = 0;
-    const put = (b: Buffer) => {
-      b.copy(chunk, off);
-      off += b.length;
+    const header = (h: TarHeader) => {
+      off = writeTarHeader(h, chunk, off);
     };
     const zeros = (n: number) => {
       chunk.fill(0, off, off + n);
@@ -386,13 +385,13 @@ export class ReleaseArchive extends Readable {
       const e = entries[this.i++];
       const name = `${this.prefix}/${e.path}`;
       const mtime = Math.floor(e.mtimeMs / 1000);
-      if (e.type === 'dir') put(tarHeader({ name, type: 'dir', mode: e.mode, mtime }));
-      else if (e.type === 'symlink') put(tarHeader({ name, type: 'symlink', mode: e.mode, mtime, linkname: local.target(e.path) }));
+      if (e.type === 'dir') header({ name, type: 'dir', mode: e.mode, mtime });
+      else if (e.type === 'symlink') header({ name, type: 'symlink', mode: e.mode, mtime, linkname: local.target(e.path) });
       else if (this.spec.base?.linked.has(e.path)) {
-        put(tarHeader({ name, type: 'hardlink', mode: e.mode, mtime, linkname: `${this.linkPrefix}/${e.path}` }));
+        header({ name, type: 'hardlink', mode: e.mode, mtime, linkname: `${this.linkPrefix}/${e.path}` });
         this.linkedFiles++;
       } else {
-        put(tarHeader({ name, type: 'file', mode: e.mode, mtime, size: e.size }));
+        header({ name, type: 'file', mode: e.mode, mtime, size: e.size });
         this.sentBytes += e.size;
         this.sentFiles++;
         const known = local.hashes.get(e.path);
@@ -408,7 +407,7 @@ export class ReleaseArchive extends Readable {
           this.cur = { e, fd, left: e.size, hash: known === undefined ? createHash('sha256') : undefined };
           continue;
         }
-        // off < CHUNK and a small file is at most CHUNK / 2: it fits
+        // off < CHUNK before the header (a few KB at most, pax included) and a small file is at most CHUNK / 2: it fits
         const data = chunk.subarray(off, off + e.size);
         try {
           readFully(fd, data, e);

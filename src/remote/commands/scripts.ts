@@ -217,9 +217,6 @@ export interface PrepareOptions {
   /** before_switch hooks: user shell, run in the release directory */
   hooks: string[];
   hookEnv: Record<string, string>;
-  /** hard-link-copy the release `current` points at first (incremental upload), then delete these */
-  baseRelease?: string;
-  deletions?: string[];
   /**
    * the archive's members are relative to the deploy root (deploy/upload.ts): the release under
    * `.ee-deploy/staging/<id>/`, unchanged files as hard links to `releases/<base>/...`, and the
@@ -255,20 +252,11 @@ export function prepareScript(o: PrepareOptions): Cmd {
     `[ -e "$REL" ] && { echo "${MARK} failed release $ID already exists" >&2; exit 1; }`,
     `rm -rf "$S" && mkdir -p "$S" || fail "cannot create staging directory"`,
   ];
-  if (o.baseRelease) {
-    vars.BASE = l.release(o.baseRelease);
-    // hard links make the copy nearly free; tar later replaces (unlinks) files, never writes through
-    body.push(`cp -al "$BASE/." "$S/" 2>/dev/null || { rm -rf "$S" && mkdir -p "$S" && cp -a "$BASE/." "$S/"; } || fail "cannot copy the previous release"`);
-    body.push(`rm -f "$S/BAD_RELEASE"`);
-    (o.deletions ?? []).forEach((d, i) => {
-      vars[`DEL${i}`] = d;
-      body.push(`rm -rf "$S/$DEL${i}"`);
-    });
-  }
   if (o.rootArchive) body.push(`mkdir -p "$MANIFESTS" || fail "cannot create $MANIFESTS"`);
   body.push(`tar -x${o.gzip ? 'z' : ''}f - -C "${o.rootArchive ? '$R' : '$S'}" || fail "upload: tar exited $?"`);
   body.push(`echo "${MARK} uploaded"`);
-  // rm first: after a hard-link copy, writing through the old REVISION would change the base release
+  // rm first, a guard: releases share files through hard links (upload.ts), so never write through an existing one
+  // (the archive has no REVISION files today: scanSource skips them)
   body.push(`rm -f "$S/REVISION" "$S/REVISION_TIME"; printf '%s\\n' "$REVISION" > "$S/REVISION" && printf '%s\\n' "$REVISION_TIME" > "$S/REVISION_TIME" || fail "cannot write REVISION"`);
   o.sharedDirs.forEach((d, i) => {
     vars[`SD${i}`] = d;
