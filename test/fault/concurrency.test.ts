@@ -14,7 +14,8 @@ let dir: string;
 let app: Manifest;
 const HOSTNAME = os.hostname();
 
-function project(name: string, roots: string[], hookSleep: string): string {
+/** `hook`: the before_switch hook, which keeps the lock holder busy */
+function project(name: string, roots: string[], hook: string): string {
   const file = path.join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -23,7 +24,7 @@ function project(name: string, roots: string[], hookSleep: string): string {
       'source: { dir: ./app }',
       'keep_releases: 3',
       'hooks:',
-      `  before_switch: ["sleep ${hookSleep}"]`,
+      `  before_switch: [${JSON.stringify(hook)}]`,
       'environments:',
       '  production:',
       '    hosts:',
@@ -34,7 +35,26 @@ function project(name: string, roots: string[], hookSleep: string): string {
   return file;
 }
 
-const tenAtOnce = (config: string, extra: string[] = []) => Promise.all(Array.from({ length: 10 }, () => spawnCli(['deploy', '-c', config, ...extra], { cwd: dir, timeoutMs: 150_000 })));
+const tenAtOnce = (config: string, extra: string[] = [], o: { gate?: string } = {}) => {
+  let ended = 0;
+  return Promise.all(
+    Array.from({ length: 10 }, () =>
+      spawnCli(['deploy', '-c', config, ...extra], { cwd: dir, timeoutMs: 150_000 }).then((r) => {
+        // nine runs are over (the ones that met the lock): let the lock holder finish
+        if (o.gate && ++ended === 9) writeFileSync(o.gate, '');
+        return r;
+      }),
+    ),
+  );
+};
+
+/**
+ * A before_switch hook that holds the lock until `gate` exists (at most 60 s): however slowly
+ * ten CLIs start on a loaded machine, the holder is still in its deploy when each of the others
+ * asks for the lock. A second run getting through could only start once the first one ended,
+ * after the gate's time limit: the test then fails on its two winners, slowly but surely.
+ */
+const waitFor = (gate: string) => `i=0; while [ ! -e '${gate}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done`;
 
 function expectOneWinner(runs: Run[]) {
   const winners = runs.filter((r) => r.code === 0);
@@ -63,7 +83,8 @@ beforeAll(async () => {
 describe('10 simultaneous deploys of one project', () => {
   it('one host: exactly one proceeds, nine exit 4 naming the holder', async () => {
     const root = path.join(dir, 'one');
-    const runs = await tenAtOnce(project('conc-one', [root], '1.5'));
+    const gate = path.join(dir, 'gate-one');
+    const runs = await tenAtOnce(project('conc-one', [root], waitFor(gate)), [], { gate });
     const w = expectOneWinner(runs);
     const t = await checkTree(root, app, { shared: [] });
     expect(t.problems).toEqual([]);
@@ -74,7 +95,8 @@ describe('10 simultaneous deploys of one project', () => {
 
   it('two hosts: exactly one run proceeds on both, nobody holds half the fleet', async () => {
     const roots = [path.join(dir, 'two-a'), path.join(dir, 'two-b')];
-    const runs = await tenAtOnce(project('conc-two', roots, '1.5'));
+    const gate = path.join(dir, 'gate-two');
+    const runs = await tenAtOnce(project('conc-two', roots, waitFor(gate)), [], { gate });
     const w = expectOneWinner(runs);
     for (const root of roots) {
       const t = await checkTree(root, app, { shared: [] });
@@ -86,7 +108,7 @@ describe('10 simultaneous deploys of one project', () => {
 
   it('with --lock-wait 2m all ten succeed in turn (two hosts, no deadlock)', async () => {
     const roots = [path.join(dir, 'wait-a'), path.join(dir, 'wait-b')];
-    const runs = await tenAtOnce(project('conc-wait', roots, '0.1'), ['--lock-wait', '2m']);
+    const runs = await tenAtOnce(project('conc-wait', roots, 'sleep 0.1'), ['--lock-wait', '2m']);
     for (const r of runs) expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     const ids = runs.map((r) => r.release);
     expect(new Set(ids).size, `release ids: ${ids.join(' ')}`).toBe(10);

@@ -204,7 +204,7 @@ export interface TreeCheck {
 /**
  * Checks a deploy root: `current` -> releases/<id> (relative) and complete; every release under
  * releases/ complete (exactly the app + shared links + REVISION files). `verified` caches releases
- * already compared (by id and inode: a complete release never changes).
+ * already compared (by id, inode and ctime: a complete release never changes).
  */
 export async function checkTree(root: string, app: Manifest | VersionedApp, o: { shared: string[]; verified?: Set<string> }): Promise<TreeCheck> {
   const problems: string[] = [];
@@ -236,7 +236,8 @@ export async function checkTree(root: string, app: Manifest | VersionedApp, o: {
       problems.push(`releases/${id} is not a directory`);
       continue;
     }
-    const key = `${id}:${st.ino}`;
+    // ctime too: a release removed and made again under the same id may get the same inode
+    const key = `${id}:${st.ino}:${st.ctimeMs}`;
     if (o.verified?.has(key)) continue;
     const problem = await releaseProblem(dir, appFor(dir, app), o.shared).catch((e: Error) => (existsSync(dir) ? `unreadable: ${e.message}` : undefined));
     if (problem) problems.push(`releases/${id}: ${problem}`);

@@ -16,13 +16,18 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** when `kill` sent its signal to the still running process (Date.now()) */
+  killedAt?: number;
 }
 
 export interface CliOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
-  /** kill with this signal after `afterMs` */
-  kill?: { signal: NodeJS.Signals; afterMs: number };
+  /**
+   * kill with this signal `afterMs` after the start, or after `after` resolved (e.g. the first
+   * request a health check made: a moment defined by the run itself, not by the machine's speed)
+   */
+  kill?: { signal: NodeJS.Signals; afterMs: number; after?: Promise<unknown> };
   timeoutMs?: number;
 }
 
@@ -38,11 +43,23 @@ export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
     const timers: NodeJS.Timeout[] = [];
-    if (o.kill) timers.push(setTimeout(() => child.kill(o.kill!.signal), o.kill.afterMs));
+    let killedAt: number | undefined;
+    let closed = false;
+    const sendKill = () => {
+      if (closed || child.exitCode !== null || child.signalCode !== null) return;
+      killedAt = Date.now();
+      child.kill(o.kill!.signal);
+    };
+    if (o.kill) {
+      const { afterMs, after } = o.kill;
+      if (after) void after.then(() => !closed && timers.push(setTimeout(sendKill, afterMs)));
+      else timers.push(setTimeout(sendKill, afterMs));
+    }
     timers.push(setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000));
     child.on('close', (code, signal) => {
+      closed = true;
       timers.forEach(clearTimeout);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout, stderr, ...(killedAt !== undefined ? { killedAt } : {}) });
     });
   });
 }

@@ -121,7 +121,9 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-describe('fleet deploys', () => {
+// six or more CLI runs against six hosts per test: about 20 s on an idle 2-core machine, twice that
+// when it is loaded; the default 60 s would be too close
+describe('fleet deploys', { timeout: 120_000 }, () => {
   it('parallel: every host over one connection each (jump hosts included), per-host results in --json', async () => {
     const accepted = async () => Promise.all(f.servers.map((s) => s.count('Accepted publickey')));
     const before = await accepted();

@@ -125,15 +125,14 @@ describe('http checks', () => {
     expect(attempts.map((a) => a.delayBeforeNextMs)).toEqual([50, 100, 200, undefined]);
     expect(attempts[0].detail).toBe('HTTP 503');
     const gaps = attempts.slice(1).map((a, i) => a.startedAt - attempts[i].startedAt);
-    // each gap is at least its delay, and they grow roughly by the factor (2)
+    // each gap is at least its delay (so the waits really grow by the factor, 2)
     expect(gaps[0]).toBeGreaterThanOrEqual(48);
     expect(gaps[1]).toBeGreaterThanOrEqual(98);
     expect(gaps[2]).toBeGreaterThanOrEqual(198);
-    for (let i = 1; i < gaps.length; i++) {
-      const ratio = gaps[i] / gaps[i - 1];
-      expect(ratio).toBeGreaterThan(1.3);
-      expect(ratio).toBeLessThan(3.5);
-    }
+    // and the wait after each attempt (the gap minus the attempt itself) is its delay, not more:
+    // a late timer on a loaded machine is allowed for, a wait of the next step's delay is not
+    const waits = attempts.slice(0, -1).map((a, i) => attempts[i + 1].startedAt - a.startedAt - a.durationMs);
+    [50, 100, 200].forEach((d, i) => expect(waits[i], `wait #${i + 1}`).toBeLessThan(d * 1.5 + 150));
     expect(events.map(formatAttempt)).toEqual([
       'flaky: attempt 1/5 failed (HTTP 503), retrying in 0.05s',
       'flaky: attempt 2/5 failed (HTTP 503), retrying in 0.10s',
@@ -172,10 +171,10 @@ describe('http checks', () => {
     for (const a of attempts) {
       expect(a.detail).toBe('timed out after 0.20s');
       expect(a.durationMs).toBeGreaterThanOrEqual(190);
-      expect(a.durationMs).toBeLessThan(1000);
+      expect(a.durationMs).toBeLessThan(2000);
     }
-    // 2 x 200ms + 50ms backoff, plus slack
-    expect(total).toBeLessThan(1500);
+    // 2 x 200ms + 50ms backoff, plus slack for a loaded machine (the server never answers)
+    expect(total).toBeLessThan(5000);
   });
 
   it('the timeout also covers a body that never ends', async () => {
@@ -272,10 +271,14 @@ describe('http checks', () => {
       check({ name: 'post-hang-b', http: `${base}/hang?b`, timeout: '300ms', retries: 1 }),
       check({ name: 'post-hang-c', http: `${base}/hang?c`, timeout: '300ms', retries: 1 }),
     ];
-    const t0 = Date.now();
     const post = await runHealthChecks(checks, fast, noTargets);
-    expect(Date.now() - t0).toBeLessThan(800); // three 300ms timeouts side by side, not one after another
     expect(post.results.map((x) => x.name)).toEqual(['post-hang-a', 'post-hang-b', 'post-hang-c']);
+    // three 300ms timeouts side by side, not one after another: every attempt started before any ended
+    const attempts = post.results.map((x) => x.attempts[0]);
+    expect(attempts.every((a) => a.detail === 'timed out after 0.30s')).toBe(true);
+    const lastStart = Math.max(...attempts.map((a) => a.startedAt));
+    const firstEnd = Math.min(...attempts.map((a) => a.startedAt + a.durationMs));
+    expect(lastStart, 'the attempts overlap').toBeLessThan(firstEnd);
     const pre = await runHealthChecks(checks, fast, { phase: 'pre', targets: [] });
     expect(pre.phase).toBe('pre');
     expect(pre.results.map((x) => x.name)).toEqual(['pre-one']);
@@ -296,7 +299,7 @@ describe('http checks', () => {
       },
     });
     await expect(run).rejects.toBeInstanceOf(InterruptedError);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeLessThan(5000); // not the 10 s backoff (generous: a loaded machine)
     expect(attemptsSeen).toBe(1);
   });
 
@@ -306,7 +309,7 @@ describe('http checks', () => {
     const run = runHealthChecks([check({ name: 'hang', http: `${base}/hang?abort`, timeout: '10s' })], fast, { ...noTargets, signal: ac.signal });
     setTimeout(() => ac.abort(), 100);
     await expect(run).rejects.toBeInstanceOf(InterruptedError);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeLessThan(5000); // not the 10 s timeout (generous: a loaded machine)
     await expect(runHealthChecks([check({ name: 'x', http: `${base}/healthy` })], fast, { ...noTargets, signal: ac.signal })).rejects.toBeInstanceOf(InterruptedError);
   });
 });
@@ -361,13 +364,16 @@ describe('script checks (LocalTransport: a real sh)', () => {
   });
 
   it('a script that hangs is stopped by the timeout', async () => {
+    // the timeout includes starting `sh`: 1 s leaves room for that on a loaded machine, so the
+    // output from before the kill is there; the 30 s sleep shows the kill was the timeout's
     const t0 = Date.now();
-    const r = await runHealthChecks([check({ name: 'stuck', script: 'echo starting; sleep 4', timeout: '300ms', retries: 1 })], fast, { phase: 'post', targets: [target('a')] });
+    const r = await runHealthChecks([check({ name: 'stuck', script: 'echo starting; sleep 30', timeout: '1s', retries: 1 })], fast, { phase: 'post', targets: [target('a')] });
     const res = r.results[0];
     expect(res.ok).toBe(false);
-    expect(res.error).toBe('timed out after 0.30s');
+    expect(res.error).toBe('timed out after 1.00s');
     expect(res.output).toBe('starting');
-    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(res.attempts[0].durationMs).toBeGreaterThanOrEqual(990);
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
   it('a missing cwd fails instead of running the script elsewhere', async () => {

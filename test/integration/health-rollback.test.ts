@@ -135,13 +135,14 @@ describe('post-switch health checks', () => {
     expect((await s.deploy('ok')).code).toBe(0);
     const a = current(s.root)!;
     const hit = s.app.nextHit();
-    const t0 = Date.now();
     let hitAt = 0;
     void hit.then(() => (hitAt = Date.now()));
-    const r = await s.deploy('broken', [], { kill: { signal: 'SIGINT', afterMs: 2500 } });
-    // the signal arrived while the checks were retrying
+    // SIGINT once the checks are running (their first request), however long the deploy took to get there
+    const r = await s.deploy('broken', [], { kill: { signal: 'SIGINT', afterMs: 300, after: hit } });
+    // the signal arrived while the checks were retrying (100 attempts 100 ms apart: 10 s of them)
     expect(hitAt).toBeGreaterThan(0);
-    expect(hitAt - t0).toBeLessThan(2500);
+    expect(r.killedAt, 'SIGINT sent to the running deploy').toBeGreaterThanOrEqual(hitAt);
+    expect(s.app.hits, 'the checks were still retrying, far from their 100 attempts').toBeLessThan(100);
     expect(r.code).toBe(130);
     expect(r.stderr).toContain('SIGINT received: cleaning up');
     expect(current(s.root)).toBe(a);
@@ -162,11 +163,14 @@ describe('SIGINT during a rollback\'s health checks', () => {
     const b = current(s.root)!;
     replaceFile(path.join(s.root, 'releases', a, 'health.txt'), 'sick\n');
     let hitAt = 0;
-    void s.app.nextHit().then(() => (hitAt = Date.now()));
-    const t0 = Date.now();
-    const r = await cli(f.home, s.p.dir, ['rollback', '--yes'], { kill: { signal: 'SIGINT', afterMs: 2000 } });
-    expect(hitAt - t0).toBeGreaterThan(0);
-    expect(hitAt - t0).toBeLessThan(2000);
+    const hit = s.app.nextHit();
+    void hit.then(() => (hitAt = Date.now()));
+    const hitsBefore = s.app.hits;
+    // SIGINT once the rollback's checks are running (their first request)
+    const r = await cli(f.home, s.p.dir, ['rollback', '--yes'], { kill: { signal: 'SIGINT', afterMs: 300, after: hit } });
+    expect(hitAt).toBeGreaterThan(0);
+    expect(r.killedAt, 'SIGINT sent to the running rollback').toBeGreaterThanOrEqual(hitAt);
+    expect(s.app.hits - hitsBefore, 'the checks were still retrying, far from their 100 attempts').toBeLessThan(100);
     expect(r.code).toBe(130);
     expect(r.stderr).toContain(`error: interrupted during the post health checks; current is ${a}`);
     expect(current(s.root)).toBe(a);
