@@ -10,8 +10,22 @@ import type { SshHostSettings } from '../../src/transport/ssh/ssh-config.js';
 const home = mkdtempSync(path.join(os.tmpdir(), 'ee-auth-'));
 const ssh = path.join(home, '.ssh');
 mkdirSync(ssh);
+/**
+ * ssh2's generateKeyPairSync('ed25519') strips leading zero bytes off the public key, so about one
+ * key in 256 comes out malformed: unreadable by ssh2 and OpenSSH alike (mscdex/ssh2#1513). Such a
+ * key made this file fail now and then; draw again until both halves parse.
+ */
+function generate(passphrase?: string): { private: string; public: string } {
+  for (let i = 0; ; i++) {
+    const k = ssh2.utils.generateKeyPairSync('ed25519', passphrase ? { passphrase, cipher: 'aes256-ctr', rounds: 2 } : {});
+    const priv = ssh2.utils.parseKey(k.private, passphrase);
+    const pub = ssh2.utils.parseKey(k.public);
+    if (!(priv instanceof Error) && !(pub instanceof Error)) return k;
+    if (i === 20) throw new Error(`ssh2 made 20 unreadable keys in a row: ${(priv instanceof Error ? priv : (pub as Error)).message}`);
+  }
+}
 const key = (file: string, passphrase?: string) => {
-  const k = ssh2.utils.generateKeyPairSync('ed25519', passphrase ? { passphrase, cipher: 'aes256-ctr', rounds: 2 } : {});
+  const k = generate(passphrase);
   writeFileSync(path.join(ssh, file), k.private);
   writeFileSync(path.join(ssh, `${file}.pub`), k.public);
   return path.join(ssh, file);
