@@ -65,8 +65,8 @@ export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
 }
 
 /** A temp project dir with an app under `app/` and the given ee-deploy.yaml text. */
-export function makeProject(yaml: string, files: Record<string, string> = { 'index.html': '<h1>hi</h1>\n', 'lib/app.js': 'console.log(1)\n' }): { dir: string; config: string; app: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ee-proj-'));
+export function makeProject(yaml: string, files: Record<string, string> = { 'index.html': '<h1>hi</h1>\n', 'lib/app.js': 'console.log(1)\n' }, parent = os.tmpdir()): { dir: string; config: string; app: string } {
+  const dir = mkdtempSync(path.join(parent, 'ee-proj-'));
   const app = path.join(dir, 'app');
   for (const [rel, content] of Object.entries(files)) {
     const p = path.join(app, rel);

@@ -3,12 +3,12 @@
  * ee-deploy at an sshd fixture's fake HOME, a YAML writer for throwaway projects, and readers
  * for the remote tree (sshd logs in as the current user, so a "remote" deploy path is a local dir).
  */
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, type CliOptions, type CliResult } from './cli.js';
+import { makeProject, runCli, type CliOptions, type CliResult } from './cli.js';
 import type { SshdServerOptions } from './sshd.js';
 
 /**
@@ -93,14 +93,7 @@ export interface Project {
 
 /** A throwaway project dir (not a git repository) with an app under `app/`. */
 export function newProject(spec: ProjectSpec, files: Record<string, string> = { 'index.html': '<h1>v1</h1>\n', 'lib/app.js': 'console.log(1)\n' }, parent = os.tmpdir()): Project {
-  const dir = mkdtempSync(path.join(parent, 'ee-proj-'));
-  const app = path.join(dir, 'app');
-  for (const [rel, content] of Object.entries(files)) {
-    const p = path.join(app, rel);
-    mkdirSync(path.dirname(p), { recursive: true });
-    writeFileSync(p, content);
-  }
-  const config = path.join(dir, 'ee-deploy.yaml');
+  const { dir, config, app } = makeProject(projectYaml(spec), files, parent);
   const proj: Project = {
     dir,
     config,
@@ -109,7 +102,6 @@ export function newProject(spec: ProjectSpec, files: Record<string, string> = { 
       writeFileSync(config, projectYaml(s));
     },
   };
-  proj.write(spec);
   return proj;
 }
 
