@@ -305,6 +305,23 @@ function hookLines(hooks: string[], env: Record<string, string>, vars: Vars, pha
 }
 
 /**
+ * Point `current` at `target` atomically: a fresh symlink at "$TMP" renamed over it (`mv -T` on
+ * GNU; BusyBox mv has no -T, and renaming a symlink over a symlink is atomic there too), then
+ * drop the release's pending marker. `target` and `id` are shell words of the calling script.
+ */
+function atomicSwitchLines(target: string, id: string): string[] {
+  return [
+    `rm -f "$TMP" && ln -s ${target} "$TMP" || { echo "${MARK} failed cannot create symlink" >&2; exit 1; }`,
+    `if mv -T "$TMP" "$CURRENT" 2>/dev/null; then :; else`,
+    `  if [ -L "$CURRENT" ] || [ ! -e "$CURRENT" ]; then mv -f "$TMP" "$CURRENT" || { rm -f "$TMP"; echo "${MARK} failed cannot switch current" >&2; exit 1; }`,
+    `  else rm -f "$TMP"; echo "${MARK} failed $CURRENT exists and is not a symlink" >&2; exit 1; fi`,
+    `fi`,
+    `echo "${MARK} switched ${id}"`,
+    `rm -f "$PENDING/${id}"`,
+  ];
+}
+
+/**
  * `switch`: point `current` at releases/<id> atomically (a fresh symlink renamed over the old
  * one: `mv -T` on GNU, `mv` of a link onto a link elsewhere), then run `hooks` in current.
  */
@@ -325,14 +342,7 @@ export function switchScript(o: {
     `ours || { echo "${MARK} failed the deploy lock is no longer held by this run" >&2; exit 1; }`,
     `[ -d "$RELEASES/$ID" ] || { echo "${MARK} failed release $ID does not exist" >&2; exit 1; }`,
     o.clearBad ? `rm -f "$RELEASES/$ID/BAD_RELEASE"` : '',
-    `rm -f "$TMP" && ln -s "$TARGET" "$TMP" || { echo "${MARK} failed cannot create symlink" >&2; exit 1; }`,
-    `if mv -T "$TMP" "$CURRENT" 2>/dev/null; then :; else`,
-    // BusyBox mv has no -T; renaming a symlink over a symlink is atomic there too
-    `  if [ -L "$CURRENT" ] || [ ! -e "$CURRENT" ]; then mv -f "$TMP" "$CURRENT" || { rm -f "$TMP"; echo "${MARK} failed cannot switch current" >&2; exit 1; }`,
-    `  else rm -f "$TMP"; echo "${MARK} failed $CURRENT exists and is not a symlink" >&2; exit 1; fi`,
-    `fi`,
-    `echo "${MARK} switched $ID"`,
-    `rm -f "$PENDING/$ID"`,
+    ...atomicSwitchLines('"$TARGET"', '$ID'),
     ...hookLines(o.hooks, o.hookEnv, vars, o.phase, '"$CURRENT"', ':'),
   ].filter(Boolean);
   return script(vars, ...body);
@@ -395,13 +405,7 @@ export function rollbackScript(o: {
     `echo "${MARK} plan $cur $to"`,
     `[ -n "$WANT" ] && rm -f "$RELEASES/$to/BAD_RELEASE"`,
     `TMP="$R/.ee-current-$to"`,
-    `rm -f "$TMP" && ln -s "releases/$to" "$TMP" || { echo "${MARK} failed cannot create symlink" >&2; exit 1; }`,
-    `if mv -T "$TMP" "$CURRENT" 2>/dev/null; then :; else`,
-    `  if [ -L "$CURRENT" ] || [ ! -e "$CURRENT" ]; then mv -f "$TMP" "$CURRENT" || { rm -f "$TMP"; echo "${MARK} failed cannot switch current" >&2; exit 1; }`,
-    `  else rm -f "$TMP"; echo "${MARK} failed $CURRENT exists and is not a symlink" >&2; exit 1; fi`,
-    `fi`,
-    `echo "${MARK} switched $to"`,
-    `rm -f "$PENDING/$to"`,
+    ...atomicSwitchLines('"releases/$to"', '$to'),
   ];
   if (o.hooks.length) body.push(`EE_RELEASE=$to; EE_RELEASE_PATH="$RELEASES/$to"; EE_PREVIOUS_RELEASE=$cur; export EE_RELEASE EE_RELEASE_PATH EE_PREVIOUS_RELEASE`);
   body.push(...hookLines(o.hooks, o.hookEnv, vars, 'after_rollback', '"$CURRENT"', ':'));
