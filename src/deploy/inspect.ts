@@ -14,6 +14,7 @@ import { openTransport } from '../transport/open.js';
 import type { Transport } from '../transport/types.js';
 import { forEachLimited } from './deploy.js';
 import { machineName } from './identity.js';
+import { sleep } from '../util/sleep.js';
 
 export interface HostView {
   host: string;
@@ -76,8 +77,14 @@ export async function inspectHosts(config: ResolvedConfig, hosts: ResolvedHost[]
 export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; user: string; message?: string }): Promise<{ host: string; ok: boolean; error?: string; exitCode?: number }[]> {
   const info: LockInfo = { user: o.user, machine: machineName(), pid: process.pid, time: new Date().toISOString(), message: o.message, command: 'lock', token: randomBytes(12).toString('hex'), manual: true, env: config.envName };
   const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
-    const r = await t.exec(manualLockScript(h.path, serializeLock(info)));
-    const st = parseState(r.stdout);
+    let r = await t.exec(manualLockScript(h.path, serializeLock(info)));
+    let st = parseState(r.stdout);
+    // held without its info: another run is between its mkdir and writing the info; look again
+    for (let i = 0; i < 20 && r.code === 0 && st.lock.status === 'held' && !parseLock(st.lock.info); i++) {
+      await sleep(100);
+      r = await t.exec(manualLockScript(h.path, serializeLock(info)));
+      st = parseState(r.stdout);
+    }
     if (r.code !== 0) throw new EeError(`${h.id}: cannot create the lock in ${h.path}: ${r.stderr.trim().split('\n').pop() ?? ''}`, 1, { host: h.id });
     if (st.lock.status !== 'acquired') {
       const holder = parseLock(st.lock.info);

@@ -20,6 +20,9 @@ import { sleep } from '../util/sleep.js';
  */
 const OPEN_MAX_STDOUT = 512 << 20;
 
+/** how long a lock seen without its info is taken to be one still being written */
+const LOCK_INFO_GRACE_MS = 2_000;
+
 export interface HostSession {
   host: ResolvedHost;
   t: Transport;
@@ -111,6 +114,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
   const deadline = Date.now() + (o.lockWaitMs ?? 0);
   const lockStep = o.reporter.step('taking the deploy lock');
   let announcedWait = false;
+  let noInfoSince: number | undefined;
   if (o.dryRun) {
     // read the real state, take no lock
     await Promise.all(
@@ -176,6 +180,16 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
           x.locked = false;
         }),
     );
+    // a lock without its info is being taken right now (mkdir, then the info is written): look
+    // again shortly rather than name "an unknown holder". Its holder may also have been killed
+    // between the two; after a moment that is what gets reported.
+    if (held.some((h) => !h.info) && !o.signal?.aborted) {
+      noInfoSince ??= Date.now();
+      if (Date.now() - noInfoSince < LOCK_INFO_GRACE_MS) {
+        await sleep(50 + Math.floor(Math.random() * 100), o.signal);
+        continue;
+      }
+    } else noInfoSince = undefined;
     const { s, info } = held[0];
     if (Date.now() < deadline && !o.signal?.aborted) {
       if (!announcedWait) {

@@ -125,6 +125,26 @@ describe('lock', () => {
     rmSync(lockDir(root), { recursive: true });
   });
 
+  it('a lock caught between its mkdir and its info is read again: the holder is named, not "unknown"', async () => {
+    // the lock directory exists, its info lands 400 ms later (a run between mkdir and printf)
+    mkdirSync(lockDir(root), { recursive: true });
+    const late = sleep(400).then(() => writeFileSync(path.join(lockDir(root), 'info'), JSON.stringify({ user: 'dave', machine: 'ci-3', pid: 77, time: new Date().toISOString(), command: 'deploy', token: 'f00d' }) + '\n'));
+    const r = await cli(f.home, p.dir, ['deploy']);
+    await late;
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/^error: web1: deploy lock held by dave@ci-3 \(pid 77, deploy running, \d+s ago\); wait for it to finish/);
+    expect(current(root)).toBe(a);
+
+    // a holder killed between the two never writes its info: after a moment that is said
+    rmSync(path.join(lockDir(root), 'info'));
+    const t0 = Date.now();
+    const u = await cli(f.home, p.dir, ['deploy']);
+    expect(u.code).toBe(4);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2000);
+    expect(u.stderr.trim()).toBe('error: web1: deploy lock held by an unknown holder (no lock info); if no deploy is running, run `ee-deploy unlock`');
+    rmSync(lockDir(root), { recursive: true });
+  });
+
   it('--lock-wait waits for the lock, and gives up with exit 4 when it is not lifted', async () => {
     expect((await cli(f.home, p.dir, ['lock', '-m', 'short freeze'])).code).toBe(0);
     const t0 = Date.now();
