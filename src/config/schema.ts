@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { validateTemplates } from '../notify/templates.js';
+import { excludePatternProblem } from '../deploy/exclude.js';
 
 export const PROJECT_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -17,6 +18,15 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   }
   return ms;
 });
+
+/** a `source.exclude` pattern (deploy/exclude.ts): one that can never match is a mistake */
+const excludePattern = z
+  .string()
+  .min(1)
+  .superRefine((p, ctx) => {
+    const why = excludePatternProblem(p);
+    if (why) ctx.addIssue({ code: 'custom', message: why });
+  });
 
 const commandList = z.array(z.string().min(1, 'empty command')).default([]);
 
@@ -167,7 +177,7 @@ export const configSchema = z
     source: z
       .object({
         dir: z.string().min(1).default('.'),
-        exclude: z.array(z.string().min(1)).default(['.git', 'node_modules']),
+        exclude: z.array(excludePattern).default(['.git', 'node_modules']),
         build: z.string().min(1).optional(),
         // unchanged files are hard links to the previous release's (upload.ts); false: every
         // release gets its own copy of every file (a full upload each time)

@@ -55,7 +55,7 @@ export async function scanSource(dir: string, exclude: string[]): Promise<Source
     items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const it of items) {
       const r = rel ? `${rel}/${it.name}` : it.name;
-      if (excluded(r, it.name)) continue;
+      if (excluded(r, it.name, it.isDirectory())) continue;
       if (!rel && RESERVED.has(it.name)) continue;
       if (it.name.startsWith('.ee-')) continue; // reserved for ee-deploy metadata inside releases
       const st = lstatSync(`${abs}/${it.name}`);

@@ -95,6 +95,11 @@ describe('errors with file:line:col', () => {
     expect(configError(ok('shared:\n  files: [/etc/passwd]\n')).message).toMatch(/shared\.files\[0\]: must be a relative path/);
   });
 
+  it('an exclude pattern that can never match', () => {
+    expect(configError(ok('source:\n  exclude: [.git, "!"]\n')).message).toBe('/p/ee-deploy.yaml:3:19: source.exclude[1]: exclude pattern "!" matches nothing (empty, or a character range out of order)');
+    expect(configError(ok('source:\n  exclude: ["log[9-0]"]\n')).message).toMatch(/^\/p\/ee-deploy\.yaml:3:\d+: source\.exclude\[0\]: exclude pattern "log\[9-0\]" matches nothing/);
+  });
+
   it('a missing file', () => {
     expect(() => loadConfigFile('/nonexistent/ee-deploy.yaml')).toThrow(/config file not found: \/nonexistent\/ee-deploy\.yaml \(run `ee-deploy init`/);
   });

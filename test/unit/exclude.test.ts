@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileEntryExclude, compileExcludes } from '../../src/deploy/exclude.js';
+import { compileEntryExclude, compileExcludes, excludePatternProblem } from '../../src/deploy/exclude.js';
 import { scanSource } from '../../src/deploy/source.js';
 
 describe('source.exclude patterns', () => {
@@ -37,8 +37,31 @@ describe('source.exclude patterns', () => {
     ['a/**/b', 'a/x/y/b', true],
     ['a/**/b', 'a/xb', false],
     ['a/**', 'a/x/y', true],
-    // a trailing slash (directory pattern) excludes what is below
+    // a trailing slash matches directories only (and so what is below them)
     ['build/', 'build/out.js', true],
+    ['build/', 'build/', true],
+    ['build/', 'build', false],
+    ['build/', 'src/build/x', true],
+    // character classes: one character of, or not of, a class; never a `/`
+    ['[abc].txt', 'b.txt', true],
+    ['[abc].txt', 'd.txt', false],
+    ['log[0-9].txt', 'log7.txt', true],
+    ['log[0-9].txt', 'logx.txt', false],
+    ['[!a]*.js', 'b.js', true],
+    ['[!a]*.js', 'a.js', false],
+    ['[^a]*.js', 'a.js', false],
+    ['x[]]y', 'x]y', true],
+    ['x[-a]y', 'x-y', true],
+    ['x[a-]y', 'x-y', true],
+    ['a[/]b', 'a/b', false],
+    ['a[!x]b', 'a/b', false],
+    ['[\\d]', 'd', true],
+    ['[\\d]', '5', false],
+    // an unclosed `[` is literal; `\` makes the next character literal
+    ['a[b', 'a[b', true],
+    ['\\*.txt', '*.txt', true],
+    ['\\*.txt', 'a.txt', false],
+    ['\\!keep', '!keep', true],
     // regex characters are literal
     ['a+b.(c)', 'a+b.(c)', true],
     ['a+b.(c)', 'aab.xc', false],
@@ -57,11 +80,40 @@ describe('source.exclude patterns', () => {
     expect(compileExcludes([])('anything')).toBe(false);
   });
 
+  it('"!" includes again what an earlier pattern excluded; the last match wins', () => {
+    const ex = compileExcludes(['*.log', '!important.log', 'logs/important.log']);
+    expect(ex('debug.log')).toBe(true);
+    expect(ex('important.log')).toBe(false);
+    expect(ex('app/important.log')).toBe(false);
+    expect(ex('logs/important.log')).toBe(true);
+    // a negation before the pattern it would undo changes nothing
+    expect(compileExcludes(['!keep.log', '*.log'])('keep.log')).toBe(true);
+    // nothing inside an excluded directory comes back (as in git)
+    expect(compileExcludes(['tmp', '!tmp/keep'])('tmp/keep')).toBe(true);
+    // but a directory's contents can be excluded and one of them kept
+    const inside = compileExcludes(['tmp/*', '!tmp/keep']);
+    expect(inside('tmp/junk')).toBe(true);
+    expect(inside('tmp/keep')).toBe(false);
+    expect(inside('tmp/keep/deeper')).toBe(false);
+    expect(inside('tmp/')).toBe(false);
+  });
+
+  it('a pattern that can never match is a config error', () => {
+    expect(excludePatternProblem('*.log')).toBeUndefined();
+    expect(excludePatternProblem('!*.log')).toBeUndefined();
+    expect(excludePatternProblem('!')).toMatch(/matches nothing/);
+    expect(excludePatternProblem('/')).toMatch(/matches nothing/);
+    expect(excludePatternProblem('[z-a]')).toMatch(/matches nothing/);
+  });
+
   it('the walk version tests one entry (its parents already passed)', () => {
     const ex = compileEntryExclude(['*.log', 'config/local.yml']);
-    expect(ex('logs/a.log', 'a.log')).toBe(true);
-    expect(ex('config/local.yml', 'local.yml')).toBe(true);
-    expect(ex('app/config/local.yml', 'local.yml')).toBe(false);
+    expect(ex('logs/a.log', 'a.log', false)).toBe(true);
+    expect(ex('config/local.yml', 'local.yml', false)).toBe(true);
+    expect(ex('app/config/local.yml', 'local.yml', false)).toBe(false);
+    const dirs = compileEntryExclude(['cache/']);
+    expect(dirs('a/cache', 'cache', true)).toBe(true);
+    expect(dirs('a/cache', 'cache', false)).toBe(false);
   });
 
   it('scanSource uploads exactly the tree minus excludes and reserved names', async () => {
@@ -72,10 +124,14 @@ describe('source.exclude patterns', () => {
       writeFileSync(path.join(dir, f), f);
     }
     mkdirSync(path.join(dir, 'empty'));
-    const tree = await scanSource(dir, ['node_modules', '*.log', 'config/local.yml']);
+    writeFileSync(path.join(dir, 'keep.log'), 'kept');
+    mkdirSync(path.join(dir, 'cache'));
+    writeFileSync(path.join(dir, 'cache', 'x'), 'x');
+    writeFileSync(path.join(dir, 'lib', 'cache'), 'a file named like the directory pattern');
+    const tree = await scanSource(dir, ['node_modules', '*.log', '!keep.log', 'config/local.yml', 'cache/']);
     expect(tree.entries.map((e) => `${e.type}:${e.path}`).sort()).toEqual(
-      ['file:index.html', 'dir:lib', 'file:lib/app.js', 'file:lib/REVISION', 'dir:config', 'file:config/prod.yml', 'dir:empty'].sort(),
+      ['file:index.html', 'file:keep.log', 'dir:lib', 'file:lib/app.js', 'file:lib/REVISION', 'file:lib/cache', 'dir:config', 'file:config/prod.yml', 'dir:empty'].sort(),
     );
-    expect(tree.files).toBe(4);
+    expect(tree.files).toBe(6);
   });
 });
