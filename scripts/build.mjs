@@ -63,10 +63,12 @@ if (dynamic.length) throw new Error(`the core bundle keeps dynamic imports: ${dy
 const coreExports = [...readFileSync('src/cli/core.ts', 'utf8').matchAll(/^export \{ (\w+) \}/gm)].map((m) => m[1]);
 if (coreExports.length === 0) throw new Error('src/cli/core.ts exports nothing');
 const coreHash = createHash('sha256').update(coreText).digest('hex').slice(0, 32);
-// the core sits in a block comment as plain text: its own `*/` (in strings, regexps) become `*\u00ff/`,
-// a character an ASCII-only bundle cannot otherwise contain
-if (/[^\x00-\x7f]/.test(coreText)) throw new Error('the core bundle is not ASCII-only');
-const coreComment = coreText.replaceAll('*/', '*\u00ff/');
+// the core sits in a block comment as plain text: its own `*/` (in strings, regexps) become
+// `*<DEL>/`, a character the core does not contain. The whole file stays ASCII: Node then reads it
+// as a one-byte string, which V8 scans, hashes and checks against the code cache ~3x faster than
+// the two-byte string any other character would turn the 3 MB into (measured: 10 ms against 35)
+if (/[^\x00-\x7e]/.test(coreText)) throw new Error('the core bundle is not ASCII-only (or contains DEL)');
+const coreComment = coreText.replaceAll('*/', '*\x7f/');
 
 /** the virtual `./core.js` of the .mjs: decode the trailing comment, compile with code cache */
 const loader = `
@@ -77,12 +79,12 @@ import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import envPaths from 'env-paths';
 const file = fileURLToPath(import.meta.url);
-const self = readFileSync(file, 'utf8');
+const self = readFileSync(file, 'latin1'); // ASCII: the fastest decoding, a one-byte string
 const MARK = '\\n/*@@ee-core ';
 const at = self.lastIndexOf(MARK);
 if (at < 0) throw new Error(file + ': the embedded core is missing (rebuild with npm run build)');
 const hash = self.slice(at + MARK.length, at + MARK.length + 32);
-const code = self.slice(at + MARK.length + 33, self.lastIndexOf('*/')).replaceAll('*\\u00ff/', '*/');
+const code = self.slice(at + MARK.length + 33, self.lastIndexOf('*/')).replaceAll('*\\x7f/', '*/');
 const cacheFile = path.join(process.env.EE_DEPLOY_CACHE_DIR || envPaths('ee-deploy', { suffix: '' }).cache, 'code', hash + '-' + process.version + '-' + process.arch);
 let cachedData;
 try { cachedData = readFileSync(cacheFile); } catch {}
@@ -128,7 +130,9 @@ const shell = await build({
 });
 const shellText = shell.outputFiles[0].text;
 if (shellText.length > 400_000) throw new Error(`the CLI shell is ${shellText.length} bytes: something heavy is imported outside src/cli/core.ts`);
-writeFileSync('dist/ee-deploy.mjs', `${shellText}\n/*@@ee-core ${coreHash}\n${coreComment}*/\n`);
+const mjs = `${shellText}\n/*@@ee-core ${coreHash}\n${coreComment}*/\n`;
+if (/[^\x00-\x7f]/.test(mjs)) throw new Error('dist/ee-deploy.mjs is not ASCII-only (see the core comment above)');
+writeFileSync('dist/ee-deploy.mjs', mjs);
 
 // 3. CommonJS for the single executable (Node 20's SEA runs a CommonJS main script)
 await build({ ...common, entryPoints: ['src/cli/main.ts'], format: 'cjs', outfile: 'dist/ee-deploy.cjs' });

@@ -18,8 +18,13 @@ export async function openTransport(host: ResolvedHost, o: OpenOptions): Promise
     const { LocalTransport } = await import('./local.js');
     return new LocalTransport(host.id);
   }
+  // the TCP connection first, then ssh2 (loaded while the server accepts it)
+  const { predial } = await import('./ssh/predial.js');
+  const early = predial(host);
+  // net.connect() issues the connect(2) on the next tick: let it, before ssh2's synchronous loading
+  if (early) await new Promise((r) => process.nextTick(r));
   const { connectSsh } = await import('./ssh/connect.js');
-  return connectSsh(host, { interactive: o.interactive, connectTimeoutMs: o.connectTimeoutMs });
+  return connectSsh(host, { interactive: o.interactive, connectTimeoutMs: o.connectTimeoutMs, early });
 }
 
 /** Opens every host's transport; if any fails, closes the others and throws the first error. */

@@ -27,6 +27,7 @@ import {
   type KnownHostEntry,
 } from './known-hosts.js';
 import { homeDir, parseJumpSpec, resolveSshHost, type SshConfigSource, type SshHostOverrides, type SshHostSettings } from './ssh-config.js';
+import { sshOverrides, takeEarly, type EarlySocket } from './predial.js';
 import { SshTransport } from './ssh-transport.js';
 
 const { Client } = ssh2;
@@ -52,6 +53,8 @@ export interface ConnectSshOptions {
   configSource?: SshConfigSource;
   /** ssh2 debug lines (`-v -v`) */
   debug?: (line: string) => void;
+  /** a TCP connection to the host already on its way (predial.ts) */
+  early?: EarlySocket;
 }
 
 /** `user@host:port`, plus the alias when it differs. */
@@ -340,9 +343,10 @@ function forwardOut(via: ClientType, viaLabel: string, target: SshHostSettings, 
 async function dial(name: string, overrides: SshHostOverrides, opts: ConnectSshOptions, hostId: string, depth: number): Promise<{ clients: ClientType[]; settings: SshHostSettings }> {
   const settings = resolveSshHost(name, overrides, opts.configSource ?? {});
   if (!settings.proxyJump) {
-    const client = await handshake({ settings }, opts, hostId);
+    const client = await handshake({ settings }, opts, hostId, depth === 0 ? takeEarly(opts.early, settings.hostName, settings.port) : undefined);
     return { clients: [client], settings };
   }
+  takeEarly(opts.early, '', 0); // not for a host behind a jump host: closed
   if (depth >= MAX_JUMP_DEPTH) {
     throw new ConnectionError(`cannot connect to ${hostLabel(settings)}: more than ${MAX_JUMP_DEPTH} jump hosts (ProxyJump loop?)`, { host: hostId });
   }
@@ -374,13 +378,10 @@ async function dial(name: string, overrides: SshHostOverrides, opts: ConnectSshO
  */
 export async function connectSsh(host: ResolvedHost, opts: ConnectSshOptions): Promise<SshTransport> {
   if (host.local) throw new ConnectionError(`host ${host.id} is local; it has no SSH connection`, { host: host.id });
-  const overrides: SshHostOverrides = {
-    ...(host.user !== undefined ? { user: host.user } : {}),
-    ...(host.port !== undefined ? { port: host.port } : {}),
-    ...(host.identityFile !== undefined ? { identityFile: host.identityFile } : {}),
-    ...(host.jump !== undefined ? { jump: host.jump } : {}),
-  };
-  const { clients, settings } = await dial(host.name, overrides, opts, host.id, 0);
+  const { clients, settings } = await dial(host.name, sshOverrides(host), opts, host.id, 0).catch((e: unknown) => {
+    opts.early?.socket.destroy(); // whatever failed, the early socket must not keep the process alive
+    throw e;
+  });
   const client = clients[clients.length - 1];
   return new SshTransport({
     host: host.id,
