@@ -10,11 +10,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthHandlerMiddleware, AuthenticationType, BaseAgent as BaseAgentType, ParsedKey } from 'ssh2';
 import type { SshHostSettings } from './ssh-config.js';
-
-const { utils, BaseAgent, createAgent } = ssh2;
+import { BaseAgent, createAgent, parseKey } from './ssh2-lib.js';
 
 /** Ask for a key's passphrase; resolve `undefined` to skip the key. */
 export type PassphrasePrompt = (keyFile: string, attempt: number) => Promise<string | undefined>;
@@ -61,7 +59,7 @@ async function enquirerPrompt(keyFile: string, attempt: number): Promise<string 
 }
 
 function parse(data: Buffer, passphrase?: string): ParsedKey | Error {
-  const k = utils.parseKey(data, passphrase) as ParsedKey | ParsedKey[] | Error;
+  const k = parseKey(data, passphrase) as ParsedKey | ParsedKey[] | Error;
   return Array.isArray(k) ? k[0] : k;
 }
 

@@ -9,7 +9,6 @@ import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import ssh2 from 'ssh2';
 import type { Client as ClientType, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import { ConnectionError, EeError, HostKeyError } from '../../errors.js';
 import type { ResolvedHost } from '../../config/resolve.js';
@@ -29,8 +28,7 @@ import {
 import { homeDir, parseJumpSpec, resolveSshHost, type SshConfigSource, type SshHostOverrides, type SshHostSettings } from './ssh-config.js';
 import { sshOverrides, takeEarly, type EarlySocket } from './predial.js';
 import { SshTransport } from './ssh-transport.js';
-
-const { Client } = ssh2;
+import { Client } from './ssh2-lib.js';
 
 export const MAX_JUMP_DEPTH = 3;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;

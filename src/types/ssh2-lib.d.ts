@@ -1,0 +1,12 @@
+// ssh2's client-side files, imported one by one (src/transport/ssh/ssh2-lib.ts); typed by @types/ssh2
+declare module 'ssh2/lib/client.js' {
+  const Client: typeof import('ssh2').Client;
+  export = Client;
+}
+declare module 'ssh2/lib/agent.js' {
+  export const BaseAgent: typeof import('ssh2').BaseAgent;
+  export const createAgent: typeof import('ssh2').createAgent;
+}
+declare module 'ssh2/lib/protocol/keyParser.js' {
+  export const parseKey: typeof import('ssh2').utils.parseKey;
+}
