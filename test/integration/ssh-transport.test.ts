@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError, ExitCode, HostKeyError } from '../../src/errors.js';
 import { Cmd } from '../../src/remote/shell.js';
 import { clearKeyCache, connectSsh, type SshTransport } from '../../src/transport/ssh/index.js';
+import { predial } from '../../src/transport/ssh/predial.js';
 import { freePort, startSshd, type SshdFixture } from '../helpers/sshd.js';
 
 const c = (text: string) => new Cmd(text, text);
@@ -319,6 +320,33 @@ describe('config and auth', () => {
 });
 
 describe('jump hosts', () => {
+  it('a TCP connection opened early (before ssh2 loads) is the one used: one connection, one login', async () => {
+    const s = f.servers[MAIN];
+    const [conns, logins] = [await s.count('Connection from'), await s.count('Accepted publickey')];
+    const host = f.resolvedHost(MAIN);
+    const early = predial(host);
+    expect(early).toBeDefined();
+    const t = await connectSsh(host, { interactive: false, connectTimeoutMs: 5000, early });
+    opened.push(t);
+    expect((await t.exec(c('echo early'))).stdout).toBe('early\n');
+    expect((await s.count('Connection from')) - conns).toBe(1);
+    expect((await s.count('Accepted publickey')) - logins).toBe(1);
+    // not for a host behind a jump host, nor for a local one
+    expect(predial(f.resolvedHost(TARGET, { jump: 'main' }))).toBeUndefined();
+    expect(predial({ ...host, local: true })).toBeUndefined();
+  });
+
+  it('an early connection that was refused is dropped: the error reads exactly as without it', async () => {
+    const port = await freePort();
+    const host = { name: '127.0.0.1', id: 'nobody', local: false, port, user: 'deploy', path: 'x', roles: [], tags: [] };
+    const early = predial(host);
+    await new Promise((r) => setTimeout(r, 100)); // refused by now
+    expect(early!.failed).toBe(true);
+    const e = await connectError(connectSsh(host, { interactive: false, early }));
+    expect(e.message).toBe(`cannot connect to deploy@127.0.0.1:${port}: connection refused (is sshd running on that port?)`);
+    expect(early!.socket.destroyed).toBe(true);
+  });
+
   it('reaches a server through another with `jump`', async () => {
     const before = await f.servers[MAIN].count('Accepted publickey');
     const t = await open(TARGET, { jump: 'main' });
