@@ -322,6 +322,9 @@ describe('locks and reads', () => {
     expect(JSON.parse(st.lock.info!)).toMatchObject({ token: 'M', message: "it's $(x)" });
     expect(u.stdout).toContain('@@ee unlocked');
     expect(parseState(sh(forceUnlockScript(root)).stdout).lock.status).toBe('free');
+    // no lock at all: nothing said, nothing on stderr
+    const none = sh(unlockScript(root, 'M'));
+    expect([none.stdout, none.stderr]).toEqual(['', '']);
   });
 
   it('history tail and release details', () => {

@@ -311,13 +311,14 @@ function hookLines(hooks: string[], env: Record<string, string>, vars: Vars, pha
  */
 function atomicSwitchLines(target: string, id: string): string[] {
   return [
-    `rm -f "$TMP" && ln -s ${target} "$TMP" || { echo "${MARK} failed cannot create symlink" >&2; exit 1; }`,
+    // (tests before rm: each fork counts in a one-exec rollback)
+    `{ { [ ! -e "$TMP" ] && [ ! -L "$TMP" ]; } || rm -f "$TMP"; } && ln -s ${target} "$TMP" || { echo "${MARK} failed cannot create symlink" >&2; exit 1; }`,
     `if mv -T "$TMP" "$CURRENT" 2>/dev/null; then :; else`,
     `  if [ -L "$CURRENT" ] || [ ! -e "$CURRENT" ]; then mv -f "$TMP" "$CURRENT" || { rm -f "$TMP"; echo "${MARK} failed cannot switch current" >&2; exit 1; }`,
     `  else rm -f "$TMP"; echo "${MARK} failed $CURRENT exists and is not a symlink" >&2; exit 1; fi`,
     `fi`,
     `echo "${MARK} switched ${id}"`,
-    `rm -f "$PENDING/${id}"`,
+    `[ ! -e "$PENDING/${id}" ] || rm -f "$PENDING/${id}"`,
   ];
 }
 
@@ -413,7 +414,7 @@ export function rollbackScript(o: {
     `commit=; [ -f "$RELEASES/$to/REVISION" ] && IFS= read -r commit < "$RELEASES/$to/REVISION"`,
     `case $commit in *[!0-9A-Za-z._-]*) commit= ;; esac`,
     `h=$HLINE; ${fill(ROLLBACK_TO, '$to')}; ${fill(ROLLBACK_FROM, '$cur')}; ${fill(ROLLBACK_COMMIT, '$commit')}`,
-    `mkdir -p "$META"`,
+    // $META exists: the lock inside it was taken above
     `printf '%s\\n' "$h" >> "$HISTORY" || echo "${MARK} warn cannot append history"`,
     `printf '%s%s\\n' "$RPREFIX" "$to" >> "$REVLOG" || echo "${MARK} warn cannot append revisions.log"`,
     unlockLine(),
@@ -465,7 +466,8 @@ export function finishScript(o: {
 }
 
 function unlockLine(): string {
-  return `if grep -q "\\"token\\":\\"$TOKEN\\"" "$LOCK/info" 2>/dev/null; then rm -rf "$LOCK"; echo "${MARK} unlocked"; fi`;
+  // read + case rather than grep: no fork (the token is hex)
+  return `l=; { IFS= read -r l < "$LOCK/info"; } 2>/dev/null; case $l in *"\\"token\\":\\"$TOKEN\\""*) rm -rf "$LOCK"; echo "${MARK} unlocked" ;; esac`;
 }
 
 /** Release the lock only if it still carries `token` (ours). */
