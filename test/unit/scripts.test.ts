@@ -95,6 +95,21 @@ describe('open', () => {
     expect(JSON.parse(readFileSync(rel('.ee-deploy/lock/info'), 'utf8')).token).toBe('T1');
   });
 
+  it('prepare and switch go on only while the lock carries the run\'s token', () => {
+    open('T1');
+    const gone = prep(A, { lockToken: 'T2' });
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/the deploy lock is no longer held by this run/);
+    expect(existsSync(rel('releases', A))).toBe(false);
+    const ok = prep(A, { lockToken: 'T1' });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(sw(A, { lockToken: 'T2' }).code).toBe(1);
+    expect(existsSync(rel('current'))).toBe(false);
+    const s1 = sw(A, { lockToken: 'T1' });
+    expect(s1.code, s1.stderr).toBe(0);
+    expect(readlinkSync(rel('current'))).toBe(`releases/${A}`);
+  });
+
   it('breakToken removes the lock only if it still carries that token', () => {
     open('T1');
     expect(open('T2', { breakToken: 'OTHER' }).state.lock.status).toBe('held');

@@ -40,7 +40,7 @@ function baseVars(root: string): Vars {
 const DISCARD = `discard() { mkdir -p "$TRASH" 2>/dev/null; t="$TRASH/\${1##*/}.$$"; if mv "$1" "$t" 2>/dev/null; then rm -rf "$t"; else rm -rf "$1"; fi; }`;
 
 /** `ours`: does the lock still carry this run's $TOKEN? (true when no token was given) */
-const OURS = `ours() { [ -z "$TOKEN" ] || grep -q "\\"token\\":\\"$TOKEN\\"" "$LOCK/info" 2>/dev/null; }`;
+const OURS = `ours() { [ -z "$TOKEN" ] && return 0; l=; { IFS= read -r l < "$LOCK/info"; } 2>/dev/null; case $l in *"\\"token\\":\\"$TOKEN\\""*) return 0 ;; esac; return 1; }`;
 
 /** prints the state block parsed by parseState() */
 const PRINT_STATE = `
