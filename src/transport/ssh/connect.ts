@@ -339,12 +339,14 @@ function forwardOut(via: ClientType, viaLabel: string, target: SshHostSettings, 
  * outermost jump first, the target last.
  */
 async function dial(name: string, overrides: SshHostOverrides, opts: ConnectSshOptions, hostId: string, depth: number): Promise<{ clients: ClientType[]; settings: SshHostSettings }> {
-  const settings = resolveSshHost(name, overrides, opts.configSource ?? {});
+  // predial resolved the target's settings already (same name and overrides); it never opens
+  // early connections to hosts behind a jump host
+  const early = depth === 0 ? opts.early : undefined;
+  const settings = early?.settings ?? resolveSshHost(name, overrides, opts.configSource ?? {});
   if (!settings.proxyJump) {
-    const client = await handshake({ settings }, opts, hostId, depth === 0 ? takeEarly(opts.early, settings.hostName, settings.port) : undefined);
+    const client = await handshake({ settings }, opts, hostId, takeEarly(early));
     return { clients: [client], settings };
   }
-  takeEarly(opts.early, '', 0); // not for a host behind a jump host: closed
   if (depth >= MAX_JUMP_DEPTH) {
     throw new ConnectionError(`cannot connect to ${hostLabel(settings)}: more than ${MAX_JUMP_DEPTH} jump hosts (ProxyJump loop?)`, { host: hostId });
   }

@@ -9,12 +9,12 @@
  */
 import net from 'node:net';
 import type { ResolvedHost } from '../../config/resolve.js';
-import { resolveSshHost, type SshConfigSource, type SshHostOverrides } from './ssh-config.js';
+import { resolveSshHost, type SshConfigSource, type SshHostOverrides, type SshHostSettings } from './ssh-config.js';
 
 export interface EarlySocket {
   socket: net.Socket;
-  hostName: string;
-  port: number;
+  /** the host's resolved ssh settings: connectSsh uses them instead of reading ssh config again */
+  settings: SshHostSettings;
   failed: boolean;
 }
 
@@ -38,7 +38,7 @@ export function predial(host: ResolvedHost, source: SshConfigSource = {}): Early
   }
   if (settings.proxyJump) return undefined;
   const socket = net.connect({ host: settings.hostName, port: settings.port });
-  const early: EarlySocket = { socket, hostName: settings.hostName, port: settings.port, failed: false };
+  const early: EarlySocket = { socket, settings, failed: false };
   // no one else listens yet: without this an early refusal would be an uncaught 'error'
   socket.on('error', () => {
     early.failed = true;
@@ -50,10 +50,10 @@ export function predial(host: ResolvedHost, source: SshConfigSource = {}): Early
   return early;
 }
 
-/** The early socket for `hostName:port`, if it is still usable; otherwise it is closed. */
-export function takeEarly(early: EarlySocket | undefined, hostName: string, port: number): net.Socket | undefined {
+/** The early socket, if it is still usable; otherwise it is closed. */
+export function takeEarly(early: EarlySocket | undefined): net.Socket | undefined {
   if (!early) return undefined;
-  if (early.failed || early.socket.destroyed || early.hostName !== hostName || early.port !== port) {
+  if (early.failed || early.socket.destroyed) {
     early.socket.destroy();
     return undefined;
   }
