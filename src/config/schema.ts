@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { validateTemplates } from '../notify/templates.js';
-import { excludePatternProblem } from '../deploy/exclude.js';
+import { excludePatternProblem } from '../release/exclude.js';
 
 export const PROJECT_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileEntryExclude, compileExcludes, excludePatternProblem } from '../../src/deploy/exclude.js';
-import { scanSource } from '../../src/deploy/source.js';
+import { compileEntryExclude, compileExcludes, excludePatternProblem } from '../../src/release/exclude.js';
+import { scanSource } from '../../src/release/scan.js';
 
 describe('source.exclude patterns', () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { contentHash, diffManifest, ManifestError, parseManifest, serializeManifest, type ManifestEntry } from '../../src/deploy/manifest.js';
+import { contentHash, diffManifest, ManifestError, parseManifest, serializeManifest, type ManifestEntry } from '../../src/release/manifest.js';
 import { openScript, parseManifestBlock, parseState } from '../../src/remote/commands/scripts.js';
 
 const f = (path: string, content: string, mode = 0o644): ManifestEntry => ({ path, type: 'f', mode, size: Buffer.byteLength(content), hash: contentHash(content) });

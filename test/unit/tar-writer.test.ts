@@ -3,7 +3,7 @@ import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, r
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { END_OF_ARCHIVE, padding, tarHeader, writeTarHeader, type TarHeader } from '../../src/deploy/tar-writer.js';
+import { END_OF_ARCHIVE, padding, tarHeader, writeTarHeader, type TarHeader } from '../../src/release/tar-writer.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-tar-writer-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

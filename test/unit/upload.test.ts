@@ -4,10 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contentHash, parseManifest, serializeManifest } from '../../src/deploy/manifest.js';
-import { scanSource } from '../../src/deploy/source.js';
-import { tarHeader } from '../../src/deploy/tar-writer.js';
-import { fanout, HashCache, LocalTree, ReleaseArchive, UploadPlan } from '../../src/deploy/upload.js';
+import { contentHash, parseManifest, serializeManifest } from '../../src/release/manifest.js';
+import { scanSource } from '../../src/release/scan.js';
+import { tarHeader } from '../../src/release/tar-writer.js';
+import { fanout } from '../../src/release/fanout.js';
+import { HashCache } from '../../src/release/hash-cache.js';
+import { LocalTree } from '../../src/release/local-tree.js';
+import { ReleaseArchive } from '../../src/release/tar-stream.js';
+import { UploadPlan } from '../../src/release/upload-plan.js';
 import { isLoopbackAddress } from '../../src/transport/ssh/ssh-transport.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-upload-'));

@@ -9,7 +9,7 @@ import { openTransport } from '../../transport/open.js';
 import { globalOptions, isInteractive, loadConfig, printJson, reporterFor, selectHosts } from '../context.js';
 import { runCommand } from '../run.js';
 import { table } from '../table.js';
-import { scanSource } from '../../deploy/source.js';
+import { scanSource } from '../../release/scan.js';
 
 export const checkAction = async (project: string | undefined, opts: { health?: boolean }, cmd: Command) => {
   const o = globalOptions(cmd);

@@ -3,7 +3,7 @@
  * user names (the server's user owns what it extracts). The blocks themselves are encoded by the
  * `tar` package (its `Header`: ustar fields, prefix split, checksum; its `Pax`: extended headers
  * for names and link targets ustar cannot hold, non-ASCII names and sizes of 8 GiB and more).
- * GNU tar and BusyBox tar read the result. Pure: builds headers, never touches files (upload.ts
+ * GNU tar and BusyBox tar read the result. Pure: builds headers, never touches files (tar-stream.ts
  * streams the data and the padding after each file).
  */
 import { Header } from 'tar/header';
@@ -36,7 +36,7 @@ interface Member {
   mtime: Date;
 }
 
-// One Header, refilled for every member (encoding is synchronous): upload.ts encodes tens of
+// One Header, refilled for every member (encoding is synchronous): tar-stream.ts encodes tens of
 // thousands, and most of them share an mtime (a checkout, a build), so its Date is reused too.
 const header = new Header();
 let lastMtime: Date = new Date(0);
@@ -74,7 +74,7 @@ export function tarHeader(h: TarHeader): Buffer {
 }
 
 /**
- * tarHeader written straight into `buf` at `off` (no buffer per header: upload.ts writes tens of
+ * tarHeader written straight into `buf` at `off` (no buffer per header: tar-stream.ts writes tens of
  * thousands of them into its chunks); returns the offset after the header. Throws a RangeError
  * when the header does not fit.
  */

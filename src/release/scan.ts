@@ -1,5 +1,5 @@
 /**
- * The local side of an upload: walk `source.dir` (minus excludes) and describe it (upload.ts
+ * The local side of an upload: walk `source.dir` (minus excludes) and describe it (tar-stream.ts
  * builds the archive). Paths are relative, directories listed explicitly so empty ones survive.
  */
 import { createHash } from 'node:crypto';
@@ -15,7 +15,7 @@ export interface SourceEntry {
   size: number;
   mtimeMs: number;
   mode: number;
-  /** with mtime and size: is the cached content hash still valid? (deploy/upload.ts) */
+  /** with mtime and size: is the cached content hash still valid? (hash-cache.ts) */
   ino?: number;
   ctimeMs?: number;
 }

@@ -1,0 +1,215 @@
+/**
+ * Uploading a release: one tar stream per group of hosts that need the same bytes, built once and
+ * streamed to all of them at the same time (fan-out with backpressure: the slowest host of a
+ * batch sets the pace, nothing is buffered without bound).
+ *
+ * The archive is relative to the deploy root (prepareScript `rootArchive`):
+ *   .ee-deploy/staging/<id>/...     the release: directories, symlinks, new and changed files
+ *   (hard links) -> releases/<base>/<path>   files unchanged since the release `current` points at
+ *   .ee-deploy/manifests/<id>       the new release's manifest (release/manifest.ts)
+ * Unchanged files are known from the base release's manifest (printed by `open`, or only its
+ * digest when this machine already has it) and the local content hashes, which are cached per
+ * source directory and re-read only when a file's size, mtime, ctime or inode changed.
+ *
+ * Releases stay independent: tar creates a new file for everything it extracts (it never writes
+ * into an existing one), and REVISION files are replaced, not rewritten. A hard-linked file is
+ * shared with older releases, so it must be replaced (write a new file, rename it over), never
+ * modified in place, by hooks and by the app (README: "Incremental uploads").
+ */
+import { Readable, pipeline } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import type { RemoteManifest } from '../remote/commands/scripts.js';
+import { fanout } from './fanout.js';
+import { LocalTree } from './local-tree.js';
+import { readCachedManifest, storeManifest } from './manifest-cache.js';
+import { diffManifest, ManifestError, parseManifest, type Manifest } from './manifest.js';
+import type { SourceTree } from './scan.js';
+import { ReleaseArchive } from './tar-stream.js';
+
+/** gzip level for hosts reached over a network (see README "Compression"); loopback and local hosts get none */
+export const NETWORK_GZIP_LEVEL = 1;
+
+export interface UploadTarget<T> {
+  key: T;
+  /** gzip level, or false */
+  gzip: number | false;
+  /** what `open` reported about the release `current` points at */
+  manifest?: RemoteManifest;
+}
+
+export interface HostArchive {
+  stdin: Readable;
+  gzip: boolean;
+  /** prepareScript option: members are relative to the deploy root */
+  rootArchive: true;
+  /** unchanged files arrive as hard links to this release */
+  base?: string;
+}
+
+interface Group<T> {
+  key: string;
+  gzip: number | false;
+  base?: { release: string; manifest: Manifest };
+  members: T[];
+}
+
+export interface UploadSummary {
+  files: number;
+  /** files hard-linked from the base release (largest group) */
+  linked: number;
+  /** files and bytes sent (largest group) */
+  sent: number;
+  sentBytes: number;
+  incremental: boolean;
+}
+
+export interface UploadPlanOptions<T> {
+  tree: SourceTree;
+  id: string;
+  targets: UploadTarget<T>[];
+  /** shared dirs and files: replaced by links in every release, so never hard-linked */
+  shared: string[];
+  /** hosts uploading at the same time */
+  limit: number;
+  /** no archive at all (dry run): hosts get an empty stream */
+  dryRun?: boolean;
+}
+
+/**
+ * Groups hosts by the archive they need (same base release and manifest, same compression),
+ * hashes what must be hashed, and hands each host its stream: one archive per batch of a group,
+ * fanned out to every host of the batch.
+ */
+export class UploadPlan<T> {
+  readonly groups: Group<T>[] = [];
+  readonly summary: UploadSummary;
+  private manifest?: { text: string; digest: string };
+
+  private constructor(
+    private readonly o: UploadPlanOptions<T>,
+    readonly local: LocalTree,
+  ) {
+    this.summary = { files: o.tree.files, linked: 0, sent: o.tree.files, sentBytes: o.tree.totalBytes, incremental: false };
+  }
+
+  static create<T>(o: UploadPlanOptions<T>): UploadPlan<T> {
+    const local = LocalTree.of(o.tree);
+    const plan = new UploadPlan(o, local);
+    const byKey = new Map<string, Group<T>>();
+    for (const t of o.targets) {
+      const base = o.dryRun ? undefined : baseManifest(t.manifest);
+      const key = `${t.gzip}|${base ? `${base.release}|${base.manifest.digest}` : ''}`;
+      let g = byKey.get(key);
+      if (!g) {
+        g = { key, gzip: t.gzip, base, members: [] };
+        byKey.set(key, g);
+        plan.groups.push(g);
+      }
+      g.members.push(t.key);
+    }
+    // an incremental archive needs every hash before it starts (to know what is unchanged)
+    if (plan.groups.some((g) => g.base)) local.ensureHashes();
+    const biggest = [...plan.groups].sort((a, b) => b.members.length - a.members.length)[0];
+    if (biggest?.base) {
+      const d = plan.diff(biggest);
+      const linked = new Set(d);
+      let bytes = 0;
+      for (const e of o.tree.entries) if (e.type === 'file' && !linked.has(e.path)) bytes += e.size;
+      plan.summary.linked = linked.size;
+      plan.summary.sent = o.tree.files - linked.size;
+      plan.summary.sentBytes = bytes;
+      plan.summary.incremental = true;
+    }
+    return plan;
+  }
+
+  private linkedCache = new Map<string, string[]>();
+  /** files of the tree that can be hard-linked from the group's base release */
+  private diff(g: Group<T>): string[] {
+    if (!g.base) return [];
+    let out = this.linkedCache.get(g.key);
+    if (!out) {
+      const d = diffManifest(this.local.manifestEntries(), g.base.manifest.entries);
+      const shared = this.o.shared.map((s) => s.replace(/\/+$/, ''));
+      out = d.unchanged.filter((p) => !shared.some((s) => p === s || p.startsWith(`${s}/`)));
+      this.linkedCache.set(g.key, out);
+    }
+    return out;
+  }
+
+  private archive(g: Group<T> | { gzip: number | false; base?: undefined }): Readable {
+    if (this.o.dryRun) return Readable.from([]);
+    const base = 'key' in g && g.base ? { release: g.base.release, linked: new Set(this.diff(g as Group<T>)), manifestDigest: g.base.manifest.digest } : undefined;
+    const packer = new ReleaseArchive({
+      local: this.local,
+      id: this.o.id,
+      base,
+      onManifest: (text, digest) => (this.manifest = { text, digest }),
+    });
+    if (g.gzip === false) return packer;
+    const gz = createGzip({ level: g.gzip, chunkSize: 64 * 1024 });
+    pipeline(packer, gz, () => {
+      /* errors reach the consumers through gz */
+    });
+    return gz;
+  }
+
+  /**
+   * Runs `fn` for every host, batch by batch (a batch: up to `limit` hosts of one group, all fed
+   * from one archive at once). `send` hands `fn`'s exec the host's archive; when an incremental
+   * upload fails in tar (the base release vanished, a file system without hard links...), it is
+   * retried once with a full archive for that host alone.
+   */
+  async forEach(fn: (key: T, send: <R>(exec: (a: HostArchive) => Promise<R>) => Promise<R>) => Promise<void>): Promise<void> {
+    const limit = Math.max(1, this.o.limit);
+    for (const g of this.groups) {
+      for (let i = 0; i < g.members.length; i += limit) {
+        const batch = g.members.slice(i, i + limit);
+        const src = this.archive(g);
+        const streams: Readable[] = batch.length === 1 ? [src] : fanout(src, batch.length);
+        await Promise.all(
+          batch.map((key, j) =>
+            fn(key, async (exec) => {
+              const a: HostArchive = { stdin: streams[j], gzip: g.gzip !== false, rootArchive: true, base: g.base?.release };
+              try {
+                return await exec(a);
+              } catch (e) {
+                if (!g.base || !isTarFailure(e)) throw e;
+                return await exec({ stdin: this.archive({ gzip: g.gzip }), gzip: g.gzip !== false, rootArchive: true });
+              }
+            }),
+          ),
+        );
+      }
+    }
+  }
+
+  /** keeps the hashes and the new manifest for the next deploy (content-addressed: safe even after a failure) */
+  saveCaches(): void {
+    if (this.o.dryRun) return;
+    this.local.saveCache();
+    if (this.manifest) storeManifest(this.manifest.digest, this.manifest.text);
+  }
+}
+
+function baseManifest(m: RemoteManifest | undefined): { release: string; manifest: Manifest } | undefined {
+  if (!m?.digest) return undefined;
+  const text = m.text ?? (m.cached ? readCachedManifest(m.digest) : undefined);
+  if (!text) return undefined;
+  try {
+    const manifest = parseManifest(text);
+    if (manifest.digest !== m.digest) return undefined;
+    if (m.text) storeManifest(manifest.digest, text);
+    return { release: m.release, manifest };
+  } catch (e) {
+    if (e instanceof ManifestError) return undefined;
+    throw e;
+  }
+}
+
+/** the prepare failed while extracting (not in a hook): worth one retry without hard links */
+function isTarFailure(e: unknown): boolean {
+  const x = e as { stdout?: unknown; stderr?: unknown };
+  const all = `${String(x?.stdout ?? '')}\n${String(x?.stderr ?? '')}`;
+  return /@@ee failed upload: tar/.test(all) && !/^@@ee uploaded$/m.test(all);
+}
