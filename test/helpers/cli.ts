@@ -3,13 +3,30 @@
  * and writes throwaway projects. Integration tests use these to drive ee-deploy end to end.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(REPO, 'dist/ee-deploy.mjs');
+
+/** Newest modification time of the files under dir (ms). */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+// End-to-end tests run the bundle: one built before the last source edit would test old code.
+{
+  const built = existsSync(CLI) ? statSync(CLI).mtimeMs : 0;
+  const source = Math.max(newest(path.join(REPO, 'src')), statSync(path.join(REPO, 'templates/ee-deploy.yaml')).mtimeMs);
+  if (built < source) throw new Error(`${path.relative(REPO, CLI)} is ${built ? 'older than src/' : 'missing'}: run \`npm run build\` (npm test does) before the integration tests`);
+}
 
 export interface CliResult {
   code: number | null;

@@ -111,7 +111,16 @@ export interface SshdFixture {
   stopAll(): Promise<void>;
 }
 
+/**
+ * Who the suite logs in as. As root: the dedicated user TEST_LOGIN (made by test/global-setup.ts
+ * or .ci/run) with a plain /bin/sh and an empty home, so nothing in root's shell start-up files
+ * (a `pyenv init` in .bashrc, say) runs on every exec. It shares uid 0 with root so the suite's
+ * temp directories stay writable without a chown in every test. Otherwise: the current user.
+ */
+export const TEST_LOGIN = 'ee-test';
+
 function currentUser(): string {
+  if (process.getuid?.() === 0) return TEST_LOGIN;
   try {
     return os.userInfo().username;
   } catch {
