@@ -28,7 +28,26 @@ export interface HistoryRecord {
   canary?: string[];
   /** a `deploy --promote` of the canary release `id` */
   promote?: boolean;
+  /** the fields below came later: records written before them lack them and are still read */
+  project?: string;
+  /** the same on every host of one run */
+  run?: string;
+  /** ISO: when `current` switched to `id` on this host; absent when it never did */
+  live_at?: string;
+  /** ISO commit time of `commit` */
+  commit_time?: string;
+  /** commits new since the release this one replaced (at most 1000) */
+  changes?: { sha: string; time: string }[];
+  /** per-step wall time in ms */
+  steps?: Partial<Record<StepName, number>>;
+  bytes_sent?: number;
+  files_changed?: number;
+  prev?: string;
+  sig?: string;
 }
+
+export const STEP_NAMES = ['build', 'upload', 'prepare', 'switch', 'checks'] as const;
+export type StepName = (typeof STEP_NAMES)[number];
 
 /** One line of JSON, secrets redacted. */
 export function historyLine(r: HistoryRecord): string {
