@@ -8,6 +8,7 @@ export { deployAction } from './actions/deploy.js';
 export { historyAction } from './actions/history.js';
 export { initAction } from './actions/init.js';
 export { lockAction } from './actions/lock.js';
+export { maintenanceAction } from './actions/maintenance.js';
 export { unlockAction } from './actions/lock.js';
 export { notifyAction } from './actions/notify.js';
 export { releasesAction } from './actions/releases.js';

@@ -5,6 +5,7 @@ import { register as registerDeploy } from './commands/deploy.js';
 import { register as registerHistory } from './commands/history.js';
 import { register as registerInit } from './commands/init.js';
 import { register as registerLock } from './commands/lock.js';
+import { register as registerMaintenance } from './commands/maintenance.js';
 import { register as registerNotify } from './commands/notify.js';
 import { register as registerReleases } from './commands/releases.js';
 import { register as registerRollback } from './commands/rollback.js';
@@ -33,6 +34,7 @@ Examples:
   ee-deploy rollback shop --yes                  previous release of a registered project
   ee-deploy releases / history                   what is on the servers, who deployed what
   ee-deploy lock -m "incident" / unlock          freeze and unfreeze deploys
+  ee-deploy maintenance on -m "back at 2pm"      503 page on (off / status)
 
 Exit codes: 0 ok, 1 failed (hosts back where they were), 2 usage/config, 3 connection/host key,
 4 locked, 5 failed and rollback failed (needs a human), 130 interrupted.`,
@@ -40,6 +42,6 @@ Exit codes: 0 ok, 1 failed (hosts back where they were), 2 usage/config, 3 conne
   program.configureOutput({
     writeErr: (s) => process.stderr.write(s.startsWith('error:') ? s : s),
   });
-  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerNotify]) register(program);
+  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerMaintenance, registerNotify]) register(program);
   return program;
 }

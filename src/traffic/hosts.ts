@@ -1,0 +1,37 @@
+/** One transport per host, a bounded number at a time; each host's outcome reported, none thrown. */
+import type { ResolvedHost } from '../config/resolve.js';
+import { ConnectionError, EeError } from '../errors.js';
+import { openTransport } from '../transport/open.js';
+import type { Transport } from '../transport/types.js';
+
+export interface HostResult<T> {
+  host: ResolvedHost;
+  value?: T;
+  error?: EeError;
+}
+
+export async function onHosts<T>(hosts: ResolvedHost[], o: { interactive: boolean; maxParallel?: number }, fn: (t: Transport, h: ResolvedHost) => Promise<T>): Promise<HostResult<T>[]> {
+  const out: HostResult<T>[] = hosts.map((host) => ({ host }));
+  let next = 0;
+  const worker = async () => {
+    while (next < out.length) {
+      const slot = out[next++];
+      let t: Transport | undefined;
+      try {
+        t = await openTransport(slot.host, { interactive: o.interactive });
+        slot.value = await fn(t, slot.host);
+      } catch (e) {
+        slot.error = e instanceof EeError ? e : new ConnectionError(`${slot.host.id}: ${(e as Error).message}`, { host: slot.host.id });
+      } finally {
+        await t?.close().catch(() => {});
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(o.maxParallel ?? 10, out.length)) }, worker));
+  return out;
+}
+
+/** the last line a failed remote command wrote, for a one-line error */
+export function lastLine(text: string): string {
+  return text.trim().split('\n').pop()?.trim() ?? '';
+}
