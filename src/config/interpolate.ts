@@ -16,7 +16,8 @@ export function interpolate(input: string, env: NodeJS.ProcessEnv = process.env)
   let usedSecrets = false;
   const value = input.replace(/\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, escape: string, name: string) => {
     if (escape) return whole.slice(1);
-    const v = env[name];
+    // own keys only: `${constructor}` must be an unset variable, not Object.prototype's member
+    const v = Object.hasOwn(env, name) ? env[name] : undefined;
     if (v === undefined) {
       missing.push(name);
       return '';

@@ -25,12 +25,15 @@ export function registerProject(name: string, configPath: string): void {
   const all = readRegistry();
   if (all[name] === configPath) return;
   all[name] = configPath;
-  mkdirSync(path.dirname(file), { recursive: true });
+  // private: it names every project and where its config lives
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(all, null, 2) + '\n');
+  writeFileSync(tmp, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
   renameSync(tmp, file); // atomic: concurrent deploys never leave a torn registry
 }
 
 export function lookupProject(name: string): string | undefined {
-  return readRegistry()[name];
+  const all = readRegistry();
+  // own keys only: a project named `constructor` or `__proto__` is unknown, not a prototype member
+  return Object.hasOwn(all, name) ? all[name] : undefined;
 }

@@ -43,7 +43,8 @@ export function resolveConfig(loaded: LoadedConfig, envName?: string): ResolvedC
     if (names.length !== 1) throw new UsageError(`choose an environment with -e/--env (one of: ${names.join(', ')})`);
     chosen = names[0];
   }
-  const env = raw.environments[chosen];
+  // own keys only: `-e constructor` names no environment (it would find Object.prototype's member)
+  const env = Object.hasOwn(raw.environments, chosen) ? raw.environments[chosen] : undefined;
   if (!env) throw new UsageError(`unknown environment "${chosen}" (one of: ${names.join(', ')})`);
   const hosts = env.hosts.map((h, i) => resolveHost(h, env, loaded, chosen!, i));
   const seen = new Set<string>();

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigFile, parseConfigText } from '../../src/config/load.js';
 import { resolveConfig } from '../../src/config/resolve.js';
+import { interpolate } from '../../src/config/interpolate.js';
+import { lookupProject } from '../../src/config/registry.js';
 import { clearSecrets, redact } from '../../src/config/secrets.js';
 import { parseDuration } from '../../src/config/duration.js';
 import { ConfigError, ExitCode, UsageError } from '../../src/errors.js';
@@ -174,7 +176,45 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig(loaded)).toThrow(UsageError);
     expect(() => resolveConfig(loaded)).toThrow('choose an environment with -e/--env (one of: staging, production)');
     expect(() => resolveConfig(loaded, 'prod')).toThrow('unknown environment "prod" (one of: staging, production)');
+    // names of Object.prototype's members are environments like any other: unknown here
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty'])
+      expect(() => resolveConfig(loaded, name)).toThrow(`unknown environment "${name}" (one of: staging, production)`);
     // `~/` over SSH is the login directory: a relative path, trailing slash dropped
     expect(resolveConfig(loaded, 'staging').hosts[0]).toMatchObject({ name: 'web1', local: false, path: 'shop' });
+  });
+});
+
+describe('prototype names are plain names', () => {
+  it('${constructor} is an unset variable, not a member of Object.prototype', () => {
+    expect(interpolate('a${constructor}b${toString}', { PATH: '/bin' })).toMatchObject({ value: 'ab', missing: ['constructor', 'toString'] });
+  });
+
+  it('a project named constructor or __proto__ is not registered', () => {
+    const saved = process.env.XDG_CONFIG_HOME;
+    process.env.XDG_CONFIG_HOME = mkdtempSync(path.join(os.tmpdir(), 'ee-registry-'));
+    try {
+      for (const name of ['constructor', '__proto__', 'toString']) expect(lookupProject(name)).toBeUndefined();
+    } finally {
+      if (saved === undefined) delete process.env.XDG_CONFIG_HOME;
+      else process.env.XDG_CONFIG_HOME = saved;
+    }
+  });
+});
+
+describe('the project registry', () => {
+  it('is private to its user (0600 in a 0700 directory)', async () => {
+    const { registerProject, registryFile } = await import('../../src/config/registry.js');
+    const { statSync } = await import('node:fs');
+    const saved = process.env.XDG_CONFIG_HOME;
+    process.env.XDG_CONFIG_HOME = path.join(mkdtempSync(path.join(os.tmpdir(), 'ee-registry-')), 'cfg');
+    try {
+      registerProject('shop', '/srv/shop/ee-deploy.yaml');
+      expect(statSync(registryFile()).mode & 0o777).toBe(0o600);
+      expect(statSync(path.dirname(registryFile())).mode & 0o777).toBe(0o700);
+      expect(lookupProject('shop')).toBe('/srv/shop/ee-deploy.yaml');
+    } finally {
+      if (saved === undefined) delete process.env.XDG_CONFIG_HOME;
+      else process.env.XDG_CONFIG_HOME = saved;
+    }
   });
 });
