@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { validateTemplates } from '../notify/templates.js';
+import { suggest } from './suggest.js';
 import { excludePatternProblem } from '../release/exclude.js';
 
 export const PROJECT_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -84,9 +85,37 @@ export const healthCheckSchema = z
   .refine((c) => (c.http ? 1 : 0) + (c.script ? 1 : 0) === 1, { message: 'a health check needs exactly one of `http` or `script`' });
 
 const level = z.enum(['started', 'success', 'failure', 'rollback', 'warning']);
-const levels = z.array(level);
+/**
+ * What `on:` lists accept: the levels, plus `needs_human` (a failure whose automatic rollback
+ * failed too). `failure` in a list includes needs_human; `needs_human` alone selects only those.
+ */
+const routeLevel = z.enum(['started', 'success', 'failure', 'rollback', 'warning', 'needs_human']);
+const levels = z.array(routeLevel);
 
-const channelBase = { on: levels.optional() };
+const envName = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'environment names are letters, digits, _ . -');
+/** every channel: which levels (`on:`, else the global list) and which environments (`envs:`, else all) */
+const channelBase = { on: levels.optional(), envs: z.array(envName).min(1).optional() };
+/** replaces the service's scheme, host and port (tests, proxies); the API path is appended unchanged */
+const apiUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), { message: 'api_url must be an http(s) URL' });
+
+/** The channel names `escalate.to` accepts (`webhook:<name>` names one webhook, `webhooks` all of them). */
+export const CHANNEL_KEYS = ['slack', 'discord', 'email', 'telegram', 'teams', 'google_chat', 'pagerduty', 'datadog', 'sms', 'jira'] as const;
+
+function escalateTargetProblem(n: { webhooks?: { name?: string }[] } & Partial<Record<(typeof CHANNEL_KEYS)[number], unknown>>, name: string): string | undefined {
+  if ((CHANNEL_KEYS as readonly string[]).includes(name)) {
+    return n[name as (typeof CHANNEL_KEYS)[number]] ? undefined : `escalate.to names ${name}, which is not configured`;
+  }
+  if (name === 'webhooks') return n.webhooks?.length ? undefined : 'escalate.to names webhooks, but none is configured';
+  if (name.startsWith('webhook:')) {
+    const names = (n.webhooks ?? []).map((w) => w.name).filter((x): x is string => !!x);
+    return names.includes(name.slice(8)) ? undefined : `escalate.to names ${name}, but no webhook has \`name: ${name.slice(8)}\``;
+  }
+  const hint = suggest(name, [...CHANNEL_KEYS, 'webhooks']);
+  return `unknown channel "${name}" in escalate.to${hint ? ` (did you mean ${hint}?)` : ''}; channels: ${CHANNEL_KEYS.join(', ')}, webhooks, webhook:<name>`;
+}
 
 export const notificationsSchema = z
   .object({
@@ -118,6 +147,55 @@ export const notificationsSchema = z
       })
       .strict()
       .optional(),
+    teams: z.object({ webhook_url: z.string().url(), api_url: apiUrl.optional(), ...channelBase }).strict().optional(),
+    google_chat: z.object({ webhook_url: z.string().url(), api_url: apiUrl.optional(), ...channelBase }).strict().optional(),
+    pagerduty: z
+      .object({ routing_key: z.string().min(1), api_url: apiUrl.default('https://events.pagerduty.com'), ...channelBase })
+      .strict()
+      .optional(),
+    datadog: z
+      .object({
+        api_key: z.string().min(1),
+        // the Datadog site as its docs name it: datadoghq.com, datadoghq.eu, us3.datadoghq.com, ...
+        site: z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'site must be a Datadog site such as datadoghq.com or datadoghq.eu').default('datadoghq.com'),
+        tags: z.array(z.string().min(1)).default([]),
+        api_url: apiUrl.optional(),
+        ...channelBase,
+      })
+      .strict()
+      .optional(),
+    sms: z
+      .object({
+        provider: z.literal('twilio').default('twilio'),
+        account_sid: z.string().min(1),
+        auth_token: z.string().min(1),
+        // a phone number in E.164 form, or a Messaging Service SID (MG...)
+        from: z.string().regex(/^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})$/, 'from must be an E.164 number (+15551234567) or a Messaging Service SID (MG...)'),
+        to: z
+          .union([z.string(), z.array(z.string()).min(1)])
+          .transform((v) => (Array.isArray(v) ? v : [v]))
+          .pipe(z.array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'each `to` must be an E.164 number such as +15551234567'))),
+        api_url: apiUrl.default('https://api.twilio.com'),
+        ...channelBase,
+      })
+      .strict()
+      .optional(),
+    jira: z
+      .object({
+        site: z.string().regex(/^[A-Za-z0-9.-]+$/, 'site is the Jira Cloud host name, e.g. acme.atlassian.net'),
+        client_id: z.string().min(1),
+        client_secret: z.string().min(1),
+        // found from https://<site>/_edge/tenant_info when not given
+        cloud_id: z.string().regex(/^[A-Za-z0-9-]+$/).optional(),
+        environment_type: z.enum(['production', 'staging', 'testing', 'development', 'unmapped']).optional(),
+        url: z.string().url().optional(),
+        api_url: apiUrl.optional(),
+        ...channelBase,
+      })
+      .strict()
+      .optional(),
+    suppress: duration.optional(),
+    escalate: z.object({ after: z.number().int().min(1).max(1000), to: z.array(z.string().min(1)).min(1) }).strict().optional(),
     webhooks: z
       .array(
         z
@@ -140,6 +218,10 @@ export const notificationsSchema = z
   // unknown {{placeholders}} in templates / webhook templates / email.subject, reported at their path
   .superRefine((n, ctx) => {
     for (const issue of validateTemplates(n)) ctx.addIssue({ code: 'custom', path: issue.path.slice(1), message: issue.message });
+    n.escalate?.to.forEach((name, i) => {
+      const why = escalateTargetProblem(n, name);
+      if (why) ctx.addIssue({ code: 'custom', path: ['escalate', 'to', i], message: why });
+    });
   });
 
 export const hostSchema = z
@@ -216,3 +298,4 @@ export type NotificationsConfig = z.infer<typeof notificationsSchema>;
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type HostConfig = z.infer<typeof hostSchema>;
 export type NotifyLevel = z.infer<typeof level>;
+export type RouteLevel = z.infer<typeof routeLevel>;

@@ -30,14 +30,40 @@ export interface DeployEvent {
   /** ISO 8601 */
   timestamp: string;
   warnings?: string[];
+  /** the same for every notification of one run (Google Chat thread, Jira deployment) */
+  run?: string;
+  /** ISO: when the run started */
+  runStarted?: string;
+  /** commits new in this release (the head commit on a first deploy); messages feed the Jira issue keys */
+  changes?: { sha: string; message?: string }[];
+  /** identical failures held back by `notifications.suppress` since the last message (set when sending) */
+  heldBack?: { count: number; error: string; since: string };
+}
+
+/** The first line of an error, as `notifications.suppress` compares them. */
+export function firstLine(text: string | undefined): string {
+  return (text ?? '').split(/\r?\n/)[0].trim();
+}
+
+/** A deploy that did not go live (or was rolled back), or a rollback that failed. */
+export function isFailure(event: Pick<DeployEvent, 'level' | 'action' | 'status'>): boolean {
+  if (event.action === 'test') return false;
+  return event.level === 'failure' || (event.action === 'deploy' && (event.status === 'rolled_back' || event.status === 'needs_human'));
+}
+
+/** The run key of an event: the run id, else project/env/release. */
+export function runKey(event: Pick<DeployEvent, 'run' | 'project' | 'env' | 'release' | 'timestamp'>): string {
+  return event.run ?? `${event.project}/${event.env}/${event.release ?? event.timestamp}`;
 }
 
 export interface ChannelResult {
   /** 'slack' | 'discord' | 'email' | 'telegram' | 'webhook:<name or host>' */
   channel: string;
   ok: boolean;
-  /** the level is not selected for this channel (`on:`); nothing was sent */
+  /** routing, suppression or escalation left this channel out (or it had nothing to send); nothing was sent */
   skipped?: boolean;
+  /** why it was skipped */
+  reason?: string;
   attempts: number;
   durationMs: number;
   /** one line, redacted; never contains webhook URLs or bot tokens */

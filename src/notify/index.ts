@@ -1,6 +1,7 @@
 /**
- * Deploy notifications (SPEC section 3, `notifications:`): Slack, Discord, e-mail, Telegram and
- * generic webhooks, sent concurrently. A failing channel never throws and never fails the deploy:
+ * Deploy notifications (`notifications:`): Slack, Discord, e-mail, Telegram, Microsoft Teams,
+ * Google Chat, PagerDuty, Datadog, SMS (Twilio), Jira and generic webhooks, sent concurrently.
+ * Routing (`on:`, `envs:`), suppression and escalation: routing.ts. A failing channel never throws and never fails the deploy:
  * every channel's outcome comes back as a ChannelResult.
  *
  * Secrets: the event is redacted before rendering, every rendered text and payload is redacted
@@ -14,4 +15,5 @@ export type { ChannelResult, DeployEvent, NotifyLevel } from './event.js';
 export { NOTIFY_LEVELS, LEVEL_COLORS, eventTitle } from './event.js';
 export { renderTemplate, validateTemplates, templateProblem, DEFAULT_TEMPLATES, TEST_TEMPLATE, PLACEHOLDERS, type TemplateIssue } from './templates.js';
 export { sendNotifications, DEFAULT_NOTIFY_TIMEOUT_MS, type SendOptions } from './send.js';
+export { decide, failureStreak, levelSelected, routeProblem, heldBackNote, type PastRun, type Decision } from './routing.js';
 export { runNotifyTest, formatResultsTable, type TestEventBase } from './test-command.js';
