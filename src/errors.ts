@@ -108,7 +108,3 @@ export class InterruptedError extends EeError {
     super(message, ExitCode.interrupted);
   }
 }
-
-export function isEeError(e: unknown): e is EeError {
-  return e instanceof EeError;
-}

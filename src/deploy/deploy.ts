@@ -14,14 +14,20 @@ import { redact } from '../config/secrets.js';
 import type { ResolvedHost } from '../config/resolve.js';
 import { ConnectionError, DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
 import { historyLine, deployedLine, parseHistory, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
-import { finishScript, MARK, prepareScript, readHistoryScript, switchScript } from '../remote/commands/scripts.js';
+import { finishScript, parseFinish } from '../remote/steps/finish.js';
+import { parseHookFailure } from '../remote/steps/hooks.js';
+import { parseHistoryLines, readHistoryScript } from '../remote/steps/inspect.js';
+import { prepareScript } from '../remote/steps/prepare.js';
+import { selectPrune } from '../remote/steps/prune.js';
+import { parseSwitch, switchScript } from '../remote/steps/switch.js';
+import { userOutput } from '../remote/protocol.js';
 import { layout } from '../remote/layout.js';
 import { newReleaseId } from '../remote/release-id.js';
 import type { RunOptions } from './context.js';
 import { gitInfo, machineName, performer, type GitInfo } from './identity.js';
 import { runLocalCommand } from './local-steps.js';
-import { previousRelease, selectPrune } from './plan.js';
-import { execChecked, tail, userOutput } from './remote.js';
+import { previousRelease } from './plan.js';
+import { execChecked, tail } from './remote.js';
 import { closeHosts, connectHosts, openSessions, reconnectLost, releaseLocks, type HostSession, type Sessions } from './session.js';
 import { scanSource, treeFingerprint, type SourceTree } from '../release/scan.js';
 import { knownManifests } from '../release/manifest-cache.js';
@@ -245,12 +251,7 @@ async function findCanary(o: DeployOptions, sessions: Sessions): Promise<History
   const histories = new Map<HostSession, HistoryRecord[]>();
   await forEachLimited(sessions.hosts, o.config.env.max_parallel, async (s) => {
     const r = await execChecked(s.t, readHistoryScript(s.host.path, 100), 'read history', { readOnly: true });
-    const text = r.stdout
-      .split('\n')
-      .filter((l) => l.startsWith(`${MARK} hist `))
-      .map((l) => l.slice(MARK.length + 6))
-      .join('\n');
-    histories.set(s, parseHistory(text));
+    histories.set(s, parseHistory(parseHistoryLines(r.stdout)));
   });
   let canary: HistoryRecord | undefined;
   for (const records of histories.values())
@@ -483,8 +484,8 @@ async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[]): Pro
 }
 
 function describeStep(e: EeError): string {
-  const m = /hook-failed (\w+) (\d+)/.exec('stdout' in e ? String((e as { stdout: string }).stdout) : '');
-  if (m) return `${m[1]} hook #${Number(m[2]) + 1}`;
+  const hook = parseHookFailure('stdout' in e ? String((e as { stdout: string }).stdout) : '');
+  if (hook) return `${hook.phase} hook #${hook.index + 1}`;
   return e.step ?? 'prepare';
 }
 
@@ -498,10 +499,11 @@ async function switchAll(run: Run, hosts: HostSession[], wave?: Wave<HostSession
         switchScript({ root: s.host.path, id: run.id, hooks: o.config.raw.hooks.after_switch, hookEnv: hookEnv(run, s), phase: 'after_switch', lockToken: run.sessions.token }),
         { onStdout: (d) => o.reporter.output(s.host.id, d) },
       );
-      if (r.stdout.includes(`@@ee switched ${run.id}`)) run.switched.push(s);
+      const answer = parseSwitch(r.stdout, 'after_switch');
+      if (answer.switched === run.id) run.switched.push(s);
       if (r.code !== 0) {
-        const hook = /@@ee hook-failed after_switch (\d+) (\d+)/.exec(r.stdout);
-        const what = hook ? `after_switch hook #${Number(hook[1]) + 1} failed (exit ${hook[2]})` : 'switch failed';
+        const hook = answer.hookFailed;
+        const what = hook ? `after_switch hook #${hook.index + 1} failed (exit ${hook.code})` : 'switch failed';
         const detail = userOutput(r).split('\n').pop();
         throw new DeployError(redact(`${s.host.id}: ${what}${detail ? `: ${detail}` : ''}`), { host: s.host.id, step: hook ? 'after_switch hook' : 'switch' });
       }
@@ -598,7 +600,7 @@ async function autoRollback(run: Run, cause: EeError): Promise<never> {
     const r = await s.t.exec(switchScript({ root: s.host.path, id: prev, hooks: o.config.raw.hooks.after_rollback, hookEnv: { ...hookEnv(run, s), EE_RELEASE: prev, EE_FAILED_RELEASE: run.id }, phase: 'after_rollback' }), {
       onStdout: (d) => o.reporter.output(s.host.id, d),
     }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
-    const switchedBack = r.stdout.includes(`@@ee switched ${prev}`);
+    const switchedBack = parseSwitch(r.stdout).switched === prev;
     const out = run.outcomes.get(s.host.id)!;
     if (switchedBack) {
       out.current = prev;
@@ -701,7 +703,8 @@ async function finishAll(run: Run, status: HistoryStatus, durationMs: number, f:
       .catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     if (r.code === 0) {
       s.locked = false;
-      out.pruned = prune.filter((id) => r.stdout.includes(`@@ee pruned ${id}`));
+      const pruned = parseFinish(r.stdout).pruned;
+      out.pruned = prune.filter((id) => pruned.includes(id));
     } else {
       run.warnings.push(redact(`${s.host.id}: could not record history / release the lock: ${r.stderr.trim().split('\n').pop() ?? ''}`));
     }

@@ -1,14 +1,12 @@
 /**
  * Read-only and lock-only operations: releases, history, check, lock, unlock. One exec per host.
  */
-import os from 'node:os';
-import { randomBytes } from 'node:crypto';
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { ConnectionError, EeError, LockHeldError } from '../errors.js';
 import { parseHistory, type HistoryRecord } from '../history/record.js';
-import { describeHolder, parseLock, serializeLock, type LockInfo } from '../remote/commands/lock.js';
-import { forceUnlockScript, manualLockScript, MARK, openScript, parseState, readHistoryScript, releaseDetailsScript, unlockScript, writableScript, type ParsedState } from '../remote/commands/scripts.js';
-import { lines, subshell } from '../remote/shell.js';
+import { forceUnlockScript, holderText, InfoGrace, manualLockScript, newLockInfo, parseLock, parseLockAnswer, serializeLock, unlockScript, type LockInfo } from '../remote/steps/lock.js';
+import { inspectScript, parseInspect } from '../remote/steps/inspect.js';
+import type { ParsedState } from '../remote/steps/open.js';
 import { compareReleaseIds } from '../remote/release-id.js';
 import { openTransport } from '../transport/open.js';
 import type { Transport } from '../transport/types.js';
@@ -47,48 +45,34 @@ async function onEachHost<T>(config: ResolvedConfig, hosts: ResolvedHost[], inte
 /** state + release sizes + history tail, in one exec per host */
 export async function inspectHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; historyLimit?: number; checkWritable?: boolean }): Promise<HostView[]> {
   const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
-    const parts = [openScript(h.path, { readOnly: true }), releaseDetailsScript(h.path), readHistoryScript(h.path, o.historyLimit ?? 50)];
-    if (o.checkWritable) parts.push(writableScript(h.path));
-    // each part in its own subshell: the read-only open script ends with `exit 0` when there is no
-    // layout yet, which must not skip the writable check of a host that was never deployed to
-    const r = await t.exec(lines(...parts.map(subshell)), { readOnly: true });
+    const r = await t.exec(inspectScript(h.path, { historyLimit: o.historyLimit ?? 50, checkWritable: o.checkWritable }), { readOnly: true });
     if (r.code !== 0) throw new EeError(`${h.id}: inspecting ${h.path} failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 1, { host: h.id });
     return r.stdout;
   });
   return res.map(({ host, value, error }) => {
     if (error || value === undefined) return { host: host.id, ok: false, error: error?.message, exitCode: error?.exitCode, sizes: {}, history: [] };
-    const state = parseState(value);
-    const sizes: HostView['sizes'] = {};
-    const hist: string[] = [];
-    let writable: boolean | undefined;
-    for (const line of value.split('\n')) {
-      if (line.startsWith(`${MARK} size `)) {
-        const [id, kb, ...time] = line.slice(MARK.length + 6).split(' ');
-        sizes[id] = { kb: Number(kb), time: time.join(' ') || undefined };
-      } else if (line.startsWith(`${MARK} hist `)) hist.push(line.slice(MARK.length + 6));
-      else if (line.startsWith(`${MARK} writable`)) writable = true;
-      else if (line.startsWith(`${MARK} notwritable`)) writable = false;
-    }
-    return { host: host.id, ok: true, state, lock: parseLock(state.lock.info), sizes, history: parseHistory(hist.join('\n')), writable };
+    const { state, sizes, historyText, writable } = parseInspect(value);
+    return { host: host.id, ok: true, state, lock: parseLock(state.lock.info), sizes, history: parseHistory(historyText), writable };
   });
 }
 
 /** `ee-deploy lock`: hold the lock by hand on every host (all or none). */
 export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; user: string; message?: string }): Promise<{ host: string; ok: boolean; error?: string; exitCode?: number }[]> {
-  const info: LockInfo = { user: o.user, machine: machineName(), pid: process.pid, time: new Date().toISOString(), message: o.message, command: 'lock', token: randomBytes(12).toString('hex'), manual: true, env: config.envName };
+  const info: LockInfo = newLockInfo({ user: o.user, machine: machineName(), message: o.message, command: 'lock', manual: true, env: config.envName });
   const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
     let r = await t.exec(manualLockScript(h.path, serializeLock(info)));
-    let st = parseState(r.stdout);
+    let st = parseLockAnswer(r.stdout);
     // held without its info: another run is between its mkdir and writing the info; look again
-    for (let i = 0; i < 20 && r.code === 0 && st.lock.status === 'held' && !parseLock(st.lock.info); i++) {
+    const grace = new InfoGrace();
+    while (r.code === 0 && st.status === 'held' && !parseLock(st.info) && grace.lookAgain()) {
       await sleep(100);
       r = await t.exec(manualLockScript(h.path, serializeLock(info)));
-      st = parseState(r.stdout);
+      st = parseLockAnswer(r.stdout);
     }
     if (r.code !== 0) throw new EeError(`${h.id}: cannot create the lock in ${h.path}: ${r.stderr.trim().split('\n').pop() ?? ''}`, 1, { host: h.id });
-    if (st.lock.status !== 'acquired') {
-      const holder = parseLock(st.lock.info);
-      throw new LockHeldError(`${h.id}: already locked by ${holder ? describeHolder(holder) : 'an unknown holder'}`, holder, h.id);
+    if (st.status !== 'acquired') {
+      const holder = parseLock(st.info);
+      throw new LockHeldError(`${h.id}: already locked by ${holderText(holder)}`, holder, h.id);
     }
     return true;
   });
@@ -112,22 +96,13 @@ export async function unlockHosts(config: ResolvedConfig, hosts: ResolvedHost[],
   const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
     const r = await t.exec(forceUnlockScript(h.path));
     if (r.code !== 0) throw new EeError(`${h.id}: cannot remove the lock: ${r.stderr.trim().split('\n').pop() ?? ''}`, 1, { host: h.id });
-    const st = parseState(r.stdout);
-    if (st.lock.status !== 'held') return undefined;
-    const info = parseLock(st.lock.info);
-    return info ? describeHolder(info) : 'an unknown holder';
+    const st = parseLockAnswer(r.stdout);
+    if (st.status !== 'held') return undefined;
+    return holderText(parseLock(st.info));
   });
   return res.map(({ host, value, error }) => ({ host: host.id, ok: !error, held: value, error: error?.message, exitCode: error?.exitCode }));
 }
 
 export function sortedReleases(v: HostView): string[] {
   return (v.state?.releases ?? []).map((r) => r.id).sort(compareReleaseIds);
-}
-
-export function localUser(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return 'unknown';
-  }
 }

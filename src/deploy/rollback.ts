@@ -2,14 +2,16 @@
  * `ee-deploy rollback`: switch `current` back to the previous complete release (or a named one)
  * on every host, run after_rollback hooks and the post health checks, record and notify.
  */
-import { randomBytes } from 'node:crypto';
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import { DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
 import { historyLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
 import type { ResolvedHost } from '../config/resolve.js';
-import { serializeLock, type LockInfo } from '../remote/commands/lock.js';
-import { finishScript, MARK, ROLLBACK_COMMIT, ROLLBACK_FROM, ROLLBACK_TO, rollbackScript, switchScript, unlockScript } from '../remote/commands/scripts.js';
+import { newLockInfo, serializeLock, unlockScript } from '../remote/steps/lock.js';
+import { finishScript, parseFinish } from '../remote/steps/finish.js';
+import { parseRollback, ROLLBACK_COMMIT, ROLLBACK_FROM, ROLLBACK_TO, rollbackScript } from '../remote/steps/rollback.js';
+import { parseSwitch, switchScript } from '../remote/steps/switch.js';
+import { failureReason, userOutput } from '../remote/protocol.js';
 import type { Transport } from '../transport/types.js';
 import { layout } from '../remote/layout.js';
 import { lines } from '../remote/shell.js';
@@ -19,7 +21,6 @@ import type { RunOptions } from './context.js';
 import { forEachLimited } from './deploy.js';
 import { machineName, performer } from './identity.js';
 import { previousRelease } from './plan.js';
-import { failureReason, userOutput } from './remote.js';
 import { closeHosts, connectHosts, openSessions, releaseLocks, type HostSession, type Sessions } from './session.js';
 
 export interface RollbackOptions extends RunOptions {
@@ -133,12 +134,12 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
         cmd = lines(cmd, finishScript({ root: s.host.path, historyLine: historyLine(record), revisionsLine: rolledBackLine({ user, release: entry.to }), unlockToken: sessions.token }));
       }
       const r = await s.t.exec(cmd, { onStdout: (d) => reporter.output(s.host.id, d) }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
-      if (mergeFinish && r.code === 0 && r.stdout.includes('@@ee finished')) {
+      if (mergeFinish && r.code === 0 && parseFinish(r.stdout).finished) {
         finished.add(s);
         s.locked = false;
       }
       const h = result.hosts.find((x) => x.host === s.host.id)!;
-      if (r.stdout.includes(`@@ee switched ${entry.to}`) || o.dryRun) {
+      if (parseSwitch(r.stdout).switched === entry.to || o.dryRun) {
         h.current = entry.to;
         h.state = 'rolled_back';
       }
@@ -214,8 +215,8 @@ async function oneExec(
   const { config, reporter } = o;
   const { host, user } = a;
   const t = (await a.transports).get(host.id)!;
-  const token = randomBytes(12).toString('hex');
-  const lock: LockInfo = { user, machine: machineName(), pid: process.pid, time: new Date().toISOString(), message: o.message, command: 'rollback', token, env: config.envName };
+  const lock = newLockInfo({ user, machine: machineName(), message: o.message, command: 'rollback', env: config.envName });
+  const token = lock.token;
   const record = (status: HistoryStatus, error?: string): HistoryRecord => ({
     id: ROLLBACK_TO,
     action: 'rollback',
@@ -245,15 +246,16 @@ async function oneExec(
     }),
     { onStdout: (d) => reporter.output(host.id, d), signal: o.signal },
   );
-  const plan = new RegExp(`^${MARK} plan (\\S+) (\\S+)$`, 'm').exec(r.stdout);
+  const answer = parseRollback(r.stdout);
+  const plan = answer.plan;
   if (!plan) {
-    if (r.code === 0 && r.stdout.includes(`${MARK} fallback `)) return undefined;
+    if (r.code === 0 && answer.fallback !== undefined) return undefined;
     throw new DeployError(redact(`${host.id}: rollback failed: ${failureReason(r) ?? userOutput(r).split('\n').pop() ?? `exit ${r.code}`}`), { host: host.id, step: 'rollback' });
   }
-  const [, from, to] = plan;
+  const { from, to } = plan;
   reporter.info(`${host.id}: ${from} -> ${to}`);
-  const switched = r.stdout.includes(`${MARK} switched ${to}`);
-  const ok = r.code === 0 && r.stdout.includes(`${MARK} finished`);
+  const switched = answer.switched;
+  const ok = r.code === 0 && answer.finished;
   const durationMs = Date.now() - a.started;
   const error = ok ? undefined : `${host.id}: ${switched ? 'after_rollback hook failed' : 'rollback failed'}${(failureReason(r) ?? userOutput(r).split('\n').pop()) ? `: ${redact(failureReason(r) ?? userOutput(r).split('\n').pop() ?? '')}` : ''}`;
   const result: RollbackResult = {

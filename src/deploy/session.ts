@@ -2,11 +2,10 @@
  * A run's hold on its hosts: one transport per host for the whole run, the deploy lock taken on
  * every host (all or none), and the state each host reported when the lock was taken.
  */
-import { randomBytes } from 'node:crypto';
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { LockHeldError } from '../errors.js';
-import { describeHolder, lockStaleness, parseLock, pidAlive, serializeLock, type LockInfo } from '../remote/commands/lock.js';
-import { openScript, parseState, unlockScript, type ParsedState } from '../remote/commands/scripts.js';
+import { describeHolder, holderText, InfoGrace, lockHeldMessage, lockStaleness, newLockInfo, parseLock, pidAlive, serializeLock, unlockScript, type LockInfo } from '../remote/steps/lock.js';
+import { emptyState, openScript, parseState, type ParsedState } from '../remote/steps/open.js';
 import { openAll, openTransport } from '../transport/open.js';
 import type { Transport } from '../transport/types.js';
 import type { Reporter } from '../ui/reporter.js';
@@ -19,9 +18,6 @@ import { sleep } from '../util/sleep.js';
  * (~60 bytes a file): all of it must be kept, not just the last MiB.
  */
 const OPEN_MAX_STDOUT = 512 << 20;
-
-/** how long a lock seen without its info is taken to be one still being written */
-const LOCK_INFO_GRACE_MS = 2_000;
 
 export interface HostSession {
   host: ResolvedHost;
@@ -71,17 +67,8 @@ export async function closeHosts(p: Promise<Map<string, Transport>> | undefined)
 }
 
 export async function openSessions(o: OpenSessionsOptions): Promise<Sessions> {
-  const token = randomBytes(12).toString('hex');
-  const lock: LockInfo = {
-    user: o.user,
-    machine: machineName(),
-    pid: process.pid,
-    time: new Date().toISOString(),
-    message: o.message,
-    command: o.command,
-    token,
-    env: o.config.envName,
-  };
+  const lock = newLockInfo({ user: o.user, machine: machineName(), message: o.message, command: o.command, env: o.config.envName });
+  const token = lock.token;
   const step = o.reporter.step(`connecting to ${o.hosts.length === 1 ? o.hosts[0].id : `${o.hosts.length} hosts`}`);
   let transports: Map<string, Transport>;
   try {
@@ -106,15 +93,11 @@ export async function openSessions(o: OpenSessionsOptions): Promise<Sessions> {
   return result;
 }
 
-function emptyState(): ParsedState {
-  return { lock: { status: 'none' }, releases: [], missingTools: [], noLayout: false };
-}
-
 async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessionsOptions): Promise<void> {
   const deadline = Date.now() + (o.lockWaitMs ?? 0);
   const lockStep = o.reporter.step('taking the deploy lock');
   let announcedWait = false;
-  let noInfoSince: number | undefined;
+  const grace = new InfoGrace();
   if (o.dryRun) {
     // read the real state, take no lock
     await Promise.all(
@@ -122,7 +105,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
         const r = await execChecked(s.t, openScript(s.host.path, { readOnly: true, manifests: o.manifests }), 'open', { readOnly: true, maxStdout: OPEN_MAX_STDOUT });
         s.state = parseState(r.stdout);
         const info = parseLock(s.state.lock.info);
-        if (s.state.lock.status === 'held') o.reporter.warn(`${s.host.id}: the deploy lock is held by ${info ? describeHolder(info) : 'an unknown holder'}; a real run would stop here`);
+        if (s.state.lock.status === 'held') o.reporter.warn(`${s.host.id}: the deploy lock is held by ${holderText(info)}; a real run would stop here`);
       }),
     );
     lockStep.succeed('dry run: state read, no lock taken');
@@ -180,20 +163,17 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
           x.locked = false;
         }),
     );
-    // a lock without its info is being taken right now (mkdir, then the info is written): look
-    // again shortly rather than name "an unknown holder". Its holder may also have been killed
-    // between the two; after a moment that is what gets reported.
+    // a lock without its info is being written right now: look again shortly (InfoGrace)
     if (held.some((h) => !h.info) && !o.signal?.aborted) {
-      noInfoSince ??= Date.now();
-      if (Date.now() - noInfoSince < LOCK_INFO_GRACE_MS) {
+      if (grace.lookAgain()) {
         await sleep(50 + Math.floor(Math.random() * 100), o.signal);
         continue;
       }
-    } else noInfoSince = undefined;
+    } else grace.reset();
     const { s, info } = held[0];
     if (Date.now() < deadline && !o.signal?.aborted) {
       if (!announcedWait) {
-        lockStep.update(`waiting for the lock on ${s.host.id}: held by ${info ? describeHolder(info) : 'an unknown holder'}`);
+        lockStep.update(`waiting for the lock on ${s.host.id}: held by ${holderText(info)}`);
         announcedWait = true;
       }
       // a little jitter, so waiting runs do not retry in lockstep
@@ -201,14 +181,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
       continue;
     }
     lockStep.fail('the deploy lock is held');
-    let msg = `${s.host.id}: deploy lock held by ${info ? describeHolder(info) : 'an unknown holder (no lock info)'}`;
-    if (info) {
-      const st = lockStaleness(info, { machine: machineName(), now: Date.now(), maxAgeMs: o.config.raw.lock_stale_after, pidAlive });
-      if (st.stale) msg += `; it looks stale (${st.reason}): if no deploy is running, run \`ee-deploy unlock\``;
-      else if (info.manual) msg += '; run `ee-deploy unlock` to lift it';
-      else msg += '; wait for it to finish, or pass --lock-wait 2m';
-    } else msg += '; if no deploy is running, run `ee-deploy unlock`';
-    throw new LockHeldError(msg, info, s.host.id);
+    throw new LockHeldError(lockHeldMessage(s.host.id, info, { machine: machineName(), maxAgeMs: o.config.raw.lock_stale_after }), info, s.host.id);
   }
 }
 

@@ -64,17 +64,9 @@ function join(sep: string, cmds: Cmd[]): Cmd {
   return new Cmd(cmds.map((c) => c.text).join(sep), cmds.map((c) => c.display).join(sep));
 }
 
-/** `a && b && c` */
-export function and(...cmds: Cmd[]): Cmd {
-  return join(' && ', cmds);
-}
 /** `a || b` */
 export function or(...cmds: Cmd[]): Cmd {
   return join(' || ', cmds);
-}
-/** `a | b` */
-export function pipe(...cmds: Cmd[]): Cmd {
-  return join(' | ', cmds);
 }
 /** one command per line: a script */
 export function lines(...cmds: Cmd[]): Cmd {
@@ -83,14 +75,6 @@ export function lines(...cmds: Cmd[]): Cmd {
 /** `( a )` subshell */
 export function subshell(c: Cmd): Cmd {
   return new Cmd(`( ${c.text} )`, `( ${c.display} )`);
-}
-/** `sh -c '<c>'`: a whole script as one quoted argument */
-export function shC(c: Cmd): Cmd {
-  return new Cmd(`sh -c ${quote(c.text)}`, `sh -c ${quote(c.display)}`);
-}
-/** Join literal shell text with quoted args: sh`cd ${dir} && ls` is NOT offered on purpose. */
-export function withRedirect(c: Cmd, redirect: string, target: string): Cmd {
-  return new Cmd(`${c.text} ${redirect} ${quote(target)}`, `${c.display} ${redirect} ${quote(target)}`);
 }
 
 /** `NAME=<quoted value>`: how builders hand data to their fixed script text. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ageText, describeHolder, lockStaleness, parseLock, serializeLock, type LockInfo } from '../../src/remote/commands/lock.js';
+import { ageText, describeHolder, lockStaleness, parseLock, serializeLock, type LockInfo } from '../../src/remote/steps/lock.js';
 
 const base: LockInfo = { user: 'alice', machine: 'laptop', pid: 4242, time: '2026-11-22T09:30:00.000Z', token: 'abc123', command: 'deploy' };
 const NOW = Date.parse('2026-11-22T09:35:30.000Z');

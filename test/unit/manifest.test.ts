@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { contentHash, diffManifest, ManifestError, parseManifest, serializeManifest, type ManifestEntry } from '../../src/release/manifest.js';
-import { openScript, parseManifestBlock, parseState } from '../../src/remote/commands/scripts.js';
+import { openScript, parseManifestBlock, parseState } from '../../src/remote/steps/open.js';
 
 const f = (path: string, content: string, mode = 0o644): ManifestEntry => ({ path, type: 'f', mode, size: Buffer.byteLength(content), hash: contentHash(content) });
 const d = (path: string, mode = 0o755): ManifestEntry => ({ path, type: 'd', mode, size: 0, hash: '' });

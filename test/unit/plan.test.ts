@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { previousRelease, selectPrune, type ReleaseInfo } from '../../src/deploy/plan.js';
+import { previousRelease, type ReleaseInfo } from '../../src/deploy/plan.js';
+import { selectPrune } from '../../src/remote/steps/prune.js';
 
 const r = (id: string, bad = false): ReleaseInfo => ({ id, bad });
 const A = '20261120100000';

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync,
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROLLBACK_COMMIT, ROLLBACK_FROM, ROLLBACK_TO, rollbackScript } from '../../src/remote/commands/scripts.js';
+import { ROLLBACK_COMMIT, ROLLBACK_FROM, ROLLBACK_TO, rollbackScript } from '../../src/remote/steps/rollback.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-rbscript-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

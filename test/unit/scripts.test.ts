@@ -7,20 +7,12 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import os from 'node:os';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { serializeLock, type LockInfo } from '../../src/remote/commands/lock.js';
-import {
-  finishScript,
-  forceUnlockScript,
-  manualLockScript,
-  openScript,
-  parseState,
-  prepareScript,
-  readHistoryScript,
-  releaseDetailsScript,
-  switchScript,
-  unlockScript,
-  type PrepareOptions,
-} from '../../src/remote/commands/scripts.js';
+import { forceUnlockScript, manualLockScript, serializeLock, unlockScript, type LockInfo } from '../../src/remote/steps/lock.js';
+import { finishScript } from '../../src/remote/steps/finish.js';
+import { readHistoryScript, releaseDetailsScript } from '../../src/remote/steps/inspect.js';
+import { openScript, parseState } from '../../src/remote/steps/open.js';
+import { prepareScript, type PrepareOptions } from '../../src/remote/steps/prepare.js';
+import { switchScript } from '../../src/remote/steps/switch.js';
 import type { Cmd } from '../../src/remote/shell.js';
 
 const A = '20261120100000';

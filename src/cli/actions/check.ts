@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { runChecks } from '../../deploy/checks.js';
 import { formatBytes } from '../../deploy/deploy.js';
 import { inspectHosts } from '../../deploy/inspect.js';
-import { describeHolder } from '../../remote/commands/lock.js';
+import { describeHolder } from '../../remote/steps/lock.js';
 import { layout } from '../../remote/layout.js';
 import { openTransport } from '../../transport/open.js';
 import { globalOptions, isInteractive, loadConfig, printJson, reporterFor, selectHosts } from '../context.js';

@@ -1,0 +1,37 @@
+/**
+ * Shell vocabulary shared by the step scripts: the layout's paths as variables, and the atomic
+ * removal of a release. Scripts need only POSIX sh and a few tools (GNU or BusyBox).
+ */
+import type { Secret } from '../shell.js';
+import { layout } from '../layout.js';
+
+export type Vars = Record<string, string | Secret>;
+
+/** common variables every script gets */
+export function baseVars(root: string): Vars {
+  const l = layout(root);
+  return {
+    R: l.root,
+    RELEASES: l.releases,
+    CURRENT: l.current,
+    SHARED: l.shared,
+    META: l.meta,
+    LOCK: l.lock,
+    STAGING: l.staging,
+    PENDING: l.pending,
+    TRASH: l.trash,
+    MANIFESTS: l.manifests,
+    HISTORY: l.history,
+    REVLOG: l.revisions,
+  };
+}
+
+/**
+ * `discard DIR`: take a release out of releases/ with one atomic rename, then delete it, so an
+ * interrupted removal never leaves a half-deleted release behind (leftovers in the trash are
+ * emptied by the next run's `open`).
+ */
+export const DISCARD = `discard() { mkdir -p "$TRASH" 2>/dev/null; t="$TRASH/\${1##*/}.$$"; if mv "$1" "$t" 2>/dev/null; then rm -rf "$t"; else rm -rf "$1"; fi; }`;
+
+/** `cur`: the release `current` points at, as `releases/<id>` (empty when there is none) */
+export const READ_CURRENT = `cur=$(readlink "$CURRENT" 2>/dev/null || true)`;

@@ -1,0 +1,167 @@
+/**
+ * The `open` step, a run's first exec on a host: create the layout, take the lock (unless told
+ * not to), clean up after runs that were killed (only while holding the lock), print the state
+ * (current, releases, free space, missing tools) and, for a deploy, the current release's manifest.
+ */
+import { MARK, say, tags } from '../protocol.js';
+import { script, type Cmd } from '../shell.js';
+import { baseVars, DISCARD, READ_CURRENT, type Vars } from './common.js';
+import { acquireLines, BREAK_STALE, LOCK_STATUS, parseLockAnswer, type LockAnswer } from './lock.js';
+
+/** the tools every step needs on the server */
+export const SERVER_TOOLS = ['tar', 'mkdir', 'ln', 'mv', 'rm', 'cp'];
+
+/** prints the state block parsed by parseState() */
+const PRINT_STATE = `
+${READ_CURRENT}
+${say('current $cur')}
+for d in "$RELEASES"/*; do
+  [ -d "$d" ] || continue
+  id=\${d##*/}
+  bad=0; [ -e "$d/BAD_RELEASE" ] && bad=1
+  rev=; [ -f "$d/REVISION" ] && IFS= read -r rev < "$d/REVISION"  # a builtin: no fork per release
+  ${say('release $id $bad $rev')}
+done
+avail=$(df -Pk "$R" 2>/dev/null | { read -r _; read -r _ _ _ a _; echo "$a"; })
+${say('df ${avail:-unknown}')}
+for t in ${SERVER_TOOLS.join(' ')}; do command -v "$t" >/dev/null 2>&1 || ${say('missing $t')}; done
+`;
+
+/**
+ * The manifest of the release `current` points at (see deploy/manifest.ts), for an incremental
+ * upload: only its digest when the client already has it ($HAVE), else the whole text between
+ * markers.
+ */
+const PRINT_MANIFEST = `
+if [ -n "$cur" ]; then
+  mid=\${cur##*/}; m="$MANIFESTS/$mid"; d=
+  [ -f "$m" ] && IFS=' ' read -r _ _ d _ < "$m"
+  if [ -z "$d" ]; then ${say('manifest none $mid')}
+  else
+    case " $HAVE " in
+      *" $d "*) ${say('manifest cached $mid $d')} ;;
+      *) ${say('manifest-begin $mid $d')}; cat "$m"; echo; ${say('manifest-end')} ;;
+    esac
+  fi
+fi
+`;
+
+/**
+ * `open`: create the layout, take the lock (unless `lockInfo` is undefined), clean staging
+ * leftovers of earlier killed runs (only while holding the lock), print the state.
+ * `breakToken`: remove an existing lock first, but only if it still carries this token.
+ */
+export function openScript(root: string, opts: { lockInfo?: string; breakToken?: string; readOnly?: boolean; manifests?: string[] }): Cmd {
+  const vars: Vars = { ...baseVars(root), INFO: opts.lockInfo ?? '', BREAK: opts.breakToken ?? '' };
+  const body: string[] = [];
+  if (opts.readOnly) {
+    body.push(`if [ ! -d "$R" ]; then ${say('nolayout')}; exit 0; fi`);
+    body.push(LOCK_STATUS);
+  } else {
+    body.push(`set -e`, `mkdir -p "$RELEASES" "$SHARED" "$STAGING"`, `set +e`);
+  }
+  if (opts.lockInfo !== undefined && !opts.readOnly) {
+    body.push(BREAK_STALE);
+    body.push(
+      ...acquireLines(
+        [
+          // leftovers of runs that were killed: staging uploads, temp links of a switch, releases
+          // that were prepared but never switched to (their pending marker), the trash
+          `rm -rf "$STAGING"/* 2>/dev/null; rm -f "$R"/.ee-current-* 2>/dev/null`,
+          DISCARD,
+          READ_CURRENT,
+          `for m in "$PENDING"/*; do`,
+          `  [ -f "$m" ] || continue; id=\${m##*/}`,
+          `  case $id in *[!0-9-]*) ;; *) if [ "$cur" != "releases/$id" ] && [ -d "$RELEASES/$id" ]; then discard "$RELEASES/$id"; rm -f "$MANIFESTS/$id"; ${say('cleaned $id')}; fi ;; esac`,
+          `  rm -f "$m"`,
+          `done`,
+          `rm -rf "$TRASH"/* 2>/dev/null`,
+        ],
+        ['exit 0'],
+      ),
+    );
+  }
+  body.push(PRINT_STATE);
+  if (opts.manifests) {
+    vars.HAVE = opts.manifests.filter((d) => /^[0-9a-f]{32}$/.test(d)).join(' ');
+    // under the lock only: manifests of releases that are gone
+    if (!opts.readOnly) body.push(`for m in "$MANIFESTS"/*; do [ -f "$m" ] || continue; [ -d "$RELEASES/\${m##*/}" ] || rm -f "$m"; done 2>/dev/null`);
+    body.push(PRINT_MANIFEST);
+  }
+  return script(vars, ...body);
+}
+
+/** The manifest part of an `open` answer (openScript's `manifests` option). */
+export interface RemoteManifest {
+  /** the release `current` points at */
+  release: string;
+  /** the digest in its manifest's header; undefined when that release has no manifest */
+  digest?: string;
+  /** the full text, unless the client already has this digest (`cached`) */
+  text?: string;
+  cached?: boolean;
+}
+
+export function parseManifestBlock(stdout: string): RemoteManifest | undefined {
+  const m = new RegExp(`^${MARK} manifest(-begin| cached| none) (\\S+)(?: ([0-9a-f]{32}))?$`, 'm').exec(stdout);
+  if (!m) return undefined;
+  if (m[1] === ' none') return { release: m[2] };
+  if (m[1] === ' cached') return { release: m[2], digest: m[3], cached: true };
+  const start = m.index + m[0].length + 1;
+  const end = stdout.indexOf(`\n${MARK} manifest-end`, start);
+  if (end < 0) return { release: m[2] }; // truncated: treat as missing
+  return { release: m[2], digest: m[3], text: stdout.slice(start, end) };
+}
+
+export interface ParsedState {
+  lock: Omit<LockAnswer, 'unlocked'>;
+  current?: string;
+  releases: { id: string; bad: boolean; revision?: string }[];
+  availableKb?: number;
+  missingTools: string[];
+  noLayout: boolean;
+  /** releases an interrupted run prepared but never switched to, removed by this `open` */
+  cleaned?: string[];
+  /** the current release's manifest, when openScript was asked for it */
+  manifest?: RemoteManifest;
+}
+
+/** the state before a host's first `open` answered */
+export function emptyState(): ParsedState {
+  return { lock: { status: 'none' }, releases: [], missingTools: [], noLayout: false };
+}
+
+export function parseState(stdout: string): ParsedState {
+  const s = emptyState();
+  const { unlocked: _, ...lock } = parseLockAnswer(stdout);
+  s.lock = lock;
+  for (const { kind, words, rest: arg } of tags(stdout)) {
+    switch (kind) {
+      case 'current': {
+        const m = /^releases\/(.+)$/.exec(arg.replace(/\/+$/, ''));
+        s.current = m ? m[1] : arg || undefined;
+        break;
+      }
+      case 'release':
+        s.releases.push({ id: words[0], bad: words[1] === '1', revision: words.slice(2).join(' ') || undefined });
+        break;
+      case 'df':
+        s.availableKb = /^\d+$/.test(arg) ? Number(arg) : undefined;
+        break;
+      case 'missing':
+        s.missingTools.push(arg);
+        break;
+      case 'nolayout':
+        s.noLayout = true;
+        break;
+      case 'cleaned':
+        (s.cleaned ??= []).push(arg);
+        break;
+      case 'manifest':
+      case 'manifest-begin':
+        s.manifest = parseManifestBlock(stdout);
+        break;
+    }
+  }
+  return s;
+}

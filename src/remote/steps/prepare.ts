@@ -1,0 +1,94 @@
+/**
+ * The `prepare` step: receive the release archive into staging, write REVISION files, link shared
+ * paths, move it into releases/<id> (only complete uploads ever land there), then run the
+ * before_switch hooks. A failure anywhere removes the staging dir or the new release; `current`
+ * is never touched.
+ */
+import { hasTag, MARK, tagged } from '../protocol.js';
+import { script, type Cmd } from '../shell.js';
+import { layout, sharedLinkTarget } from '../layout.js';
+import { assertReleaseId } from '../release-id.js';
+import { baseVars, DISCARD, type Vars } from './common.js';
+import { hookLines } from './hooks.js';
+import { OURS } from './lock.js';
+
+export interface PrepareOptions {
+  root: string;
+  id: string;
+  /** the release archive arrives on stdin; gzip-compressed when true */
+  gzip: boolean;
+  sharedDirs: string[];
+  sharedFiles: string[];
+  revision: string;
+  revisionTime: string;
+  /** before_switch hooks: user shell, run in the release directory */
+  hooks: string[];
+  hookEnv: Record<string, string>;
+  /**
+   * the archive's members are relative to the deploy root (the upload plan): the release under
+   * `.ee-deploy/staging/<id>/`, unchanged files as hard links to `releases/<base>/...`, and the
+   * release's manifest as `.ee-deploy/manifests/<id>`
+   */
+  rootArchive?: boolean;
+  /** the run's lock token: the release is moved into releases/ only while the lock still carries it */
+  lockToken?: string;
+}
+
+export function prepareScript(o: PrepareOptions): Cmd {
+  assertReleaseId(o.id);
+  const l = layout(o.root);
+  const vars: Vars = {
+    ...baseVars(o.root),
+    ID: o.id,
+    S: l.stagingFor(o.id),
+    REL: l.release(o.id),
+    REVISION: o.revision,
+    REVISION_TIME: o.revisionTime,
+    TOKEN: o.lockToken ?? '',
+  };
+  const body: string[] = [
+    // a failure reports the free space left once the staging dir is gone (a full disk is named as such)
+    `fail() { echo "${MARK} failed $1" >&2; rm -rf "$S"; avail=$(df -Pk "$R" 2>/dev/null | awk 'NR==2 {print $4}'); echo "${MARK} df \${avail:-unknown}" >&2; exit 1; }`,
+    DISCARD,
+    OURS,
+    `[ -e "$REL" ] && { echo "${MARK} failed release $ID already exists" >&2; exit 1; }`,
+    `rm -rf "$S" && mkdir -p "$S" || fail "cannot create staging directory"`,
+  ];
+  if (o.rootArchive) body.push(`mkdir -p "$MANIFESTS" || fail "cannot create $MANIFESTS"`);
+  body.push(`tar -x${o.gzip ? 'z' : ''}f - -C "${o.rootArchive ? '$R' : '$S'}" || fail "upload: tar exited $?"`);
+  body.push(`echo "${MARK} uploaded"`);
+  // rm first, a guard: releases share files through hard links (the upload plan), so never write through an existing one
+  // (the archive has no REVISION files today: the source scan skips them)
+  body.push(`rm -f "$S/REVISION" "$S/REVISION_TIME"; printf '%s\\n' "$REVISION" > "$S/REVISION" && printf '%s\\n' "$REVISION_TIME" > "$S/REVISION_TIME" || fail "cannot write REVISION"`);
+  o.sharedDirs.forEach((d, i) => {
+    vars[`SD${i}`] = d;
+    vars[`SDT${i}`] = sharedLinkTarget(d);
+    body.push(
+      `mkdir -p "$SHARED/$SD${i}" && rm -rf "$S/$SD${i}" && mkdir -p "$(dirname "$S/$SD${i}")" && ln -s "$SDT${i}" "$S/$SD${i}" || fail "cannot link shared dir $SD${i}"`,
+    );
+  });
+  o.sharedFiles.forEach((f, i) => {
+    vars[`SF${i}`] = f;
+    vars[`SFT${i}`] = sharedLinkTarget(f);
+    body.push(
+      `mkdir -p "$(dirname "$SHARED/$SF${i}")" && { [ -e "$SHARED/$SF${i}" ] || : > "$SHARED/$SF${i}"; } && rm -rf "$S/$SF${i}" && mkdir -p "$(dirname "$S/$SF${i}")" && ln -s "$SFT${i}" "$S/$SF${i}" || fail "cannot link shared file $SF${i}"`,
+    );
+  });
+  // the pending marker goes first: a run killed from here on leaves a release the next run removes
+  body.push(`mkdir -p "$PENDING" && : > "$PENDING/$ID" || fail "cannot write $PENDING/$ID"`);
+  body.push(`ours || fail "the deploy lock is no longer held by this run (removed as stale, or by \\\`ee-deploy unlock\\\`)"`);
+  body.push(`[ -e "$REL" ] && fail "release $ID already exists"`);
+  body.push(`mv "$S" "$REL" || fail "cannot move the release into place"`);
+  body.push(`echo "${MARK} prepared"`);
+  body.push(...hookLines(o.hooks, o.hookEnv, vars, 'before_switch', '"$REL"', `if ours; then discard "$REL"; rm -f "$PENDING/$ID"; fi`));
+  return script(vars, ...body);
+}
+
+/**
+ * A prepare that failed while extracting the archive (not later, not in a hook): the upload
+ * itself broke, worth one retry without hard links.
+ */
+export function failedInTar(r: { stdout?: unknown; stderr?: unknown }): boolean {
+  const all = `${String(r?.stdout ?? '')}\n${String(r?.stderr ?? '')}`;
+  return tagged(all, 'failed').some((x) => x.startsWith('upload: tar')) && !hasTag(all, 'uploaded', '');
+}
