@@ -18,7 +18,8 @@
  */
 import { Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import type { RemoteManifest } from '../remote/commands/scripts.js';
+import type { RemoteManifest } from '../remote/steps/open.js';
+import { failedInTar } from '../remote/steps/prepare.js';
 import { fanout } from './fanout.js';
 import { LocalTree } from './local-tree.js';
 import { readCachedManifest, storeManifest } from './manifest-cache.js';
@@ -209,7 +210,5 @@ function baseManifest(m: RemoteManifest | undefined): { release: string; manifes
 
 /** the prepare failed while extracting (not in a hook): worth one retry without hard links */
 function isTarFailure(e: unknown): boolean {
-  const x = e as { stdout?: unknown; stderr?: unknown };
-  const all = `${String(x?.stdout ?? '')}\n${String(x?.stderr ?? '')}`;
-  return /@@ee failed upload: tar/.test(all) && !/^@@ee uploaded$/m.test(all);
+  return failedInTar(e as { stdout?: unknown; stderr?: unknown });
 }
