@@ -251,3 +251,13 @@ describe('fanout', () => {
     expect(src.destroyed).toBe(true);
   });
 });
+
+describe('the local cache', () => {
+  it('is private: 0600 files in 0700 directories (it names every file of a project)', async () => {
+    const { writeAtomic, cacheDir } = await import('../../src/release/cache-dir.js');
+    const file = path.join(cacheDir(), 'manifests', 'private-check');
+    writeAtomic(file, 'x\n');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
+  });
+});
