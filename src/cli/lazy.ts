@@ -1,15 +1,18 @@
 /**
- * Command actions are loaded on first use: the CLI shell (main.ts, program.ts, commands/) holds
- * only commander and the option definitions, so `ee-deploy --help` evaluates nothing else. The
- * bundle keeps core.ts and everything it needs out of the start-up parse (scripts/build.mjs).
+ * A command's `run` is loaded when the command runs, not at start-up: the CLI shell (main.ts,
+ * program.ts and each command's `register`) holds only commander and the option definitions, so
+ * `ee-deploy --help` evaluates nothing else.
+ *
+ * Every command is one module, src/cli/commands/<name>.ts, exporting `register(program)` (its
+ * options and help, wired to `lazyRun('<name>')`) and `run(...)` (what it does). From sources
+ * `loadCommand` (load-command.ts) is a plain dynamic import of that module; scripts/build.mjs
+ * gives the bundle and the single executable their own `loadCommand`, built from the same modules.
  */
-import type * as Core from './core.js';
+import { loadCommand } from './load-command.js';
 
-export type ActionName = keyof typeof Core;
-
-export function lazyAction(name: ActionName): (...args: unknown[]) => Promise<void> {
+export function lazyRun(name: string): (...args: unknown[]) => Promise<void> {
   return async (...args) => {
-    const core = await import('./core.js');
-    await (core[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+    const { run } = await loadCommand(name);
+    await (run as (...a: unknown[]) => Promise<void>)(...args);
   };
 }

@@ -9,6 +9,7 @@ import { register as registerMaintenance } from './commands/maintenance.js';
 import { register as registerNotify } from './commands/notify.js';
 import { register as registerReleases } from './commands/releases.js';
 import { register as registerRollback } from './commands/rollback.js';
+import { register as registerUnlock } from './commands/unlock.js';
 
 export const VERSION = '0.1.0';
 
@@ -42,6 +43,6 @@ Exit codes: 0 ok, 1 failed (hosts back where they were), 2 usage/config, 3 conne
   program.configureOutput({
     writeErr: (s) => process.stderr.write(s.startsWith('error:') ? s : s),
   });
-  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerMaintenance, registerNotify]) register(program);
+  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify]) register(program);
   return program;
 }

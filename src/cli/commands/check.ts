@@ -1,5 +1,15 @@
 import type { Command } from 'commander';
-import { lazyAction } from '../lazy.js';
+import { runChecks } from '../../deploy/checks.js';
+import { formatBytes } from '../../deploy/deploy.js';
+import { inspectHosts } from '../../deploy/inspect.js';
+import { describeHolder } from '../../remote/steps/lock.js';
+import { layout } from '../../remote/layout.js';
+import { openTransport } from '../../transport/open.js';
+import { globalOptions, isInteractive, loadConfig, printJson, reporterFor, selectHosts } from '../context.js';
+import { runCommand } from '../run.js';
+import { table } from '../table.js';
+import { scanSource } from '../../release/scan.js';
+import { lazyRun } from '../lazy.js';
 
 export function register(program: Command): void {
   program
@@ -12,5 +22,64 @@ export function register(program: Command): void {
 Examples:
   ee-deploy check                     is everything ready to deploy?
   ee-deploy check -e production --health --json`)
-    .action(lazyAction('checkAction'));
+    .action(lazyRun('check'));
 }
+
+export const run = async (project: string | undefined, opts: { health?: boolean }, cmd: Command) => {
+  const o = globalOptions(cmd);
+  await runCommand(o, async ({ signal }) => {
+    const config = loadConfig(o, project);
+    const hosts = selectHosts(config, o);
+    const tree = await scanSource(config.sourceDir, config.raw.source.exclude).catch(() => undefined);
+    const views = await inspectHosts(config, hosts, { interactive: isInteractive(), historyLimit: 1, checkWritable: true });
+    const rows = views.map((v) => {
+      const problems: string[] = [];
+      const warnings: string[] = [];
+      if (!v.ok) problems.push(v.error ?? 'failed');
+      else {
+        if (v.writable === false) problems.push(`path not writable`);
+        if (v.state?.missingTools.length) problems.push(`missing: ${v.state.missingTools.join(', ')}`);
+        if (v.state?.lock.status === 'held') warnings.push(`locked by ${v.lock ? describeHolder(v.lock) : 'an unknown holder'}`);
+        const kb = v.state?.availableKb;
+        if (tree && kb !== undefined && kb * 1024 < tree.totalBytes * 2) warnings.push(`low disk: ${formatBytes(kb * 1024)} free, under 2x the release size (${formatBytes(tree.totalBytes)})`);
+      }
+      return {
+        host: v.host,
+        ok: problems.length === 0,
+        connection: v.ok ? 'ok' : 'FAILED',
+        current: v.state?.current,
+        releases: v.state?.releases.length ?? 0,
+        free: v.state?.availableKb !== undefined ? formatBytes(v.state.availableKb * 1024) : undefined,
+        lock: v.state?.lock.status === 'held' ? 'held' : 'free',
+        problems,
+        warnings,
+        exitCode: v.exitCode,
+      };
+    });
+    let health;
+    if (opts.health && rows.every((r) => r.connection === 'ok')) {
+      const reporter = await reporterFor(o);
+      const transports = await Promise.all(hosts.map((h) => openTransport(h, { interactive: isInteractive() })));
+      try {
+        health = await runChecks({ config, reporter, interactive: isInteractive(), signal }, 'post', hosts.map((h, i) => ({ host: h.id, transport: transports[i], cwd: layout(h.path).current })));
+      } finally {
+        await Promise.allSettled(transports.map((t) => t.close()));
+        reporter.stop();
+      }
+    }
+    const ok = rows.every((r) => r.ok) && (!health || health.ok);
+    if (o.json) printJson({ ok, project: config.project, env: config.envName, config: config.file, hosts: rows, health });
+    else {
+      process.stdout.write(`config ${config.file}: ok (project ${config.project}, environment ${config.envName})\n`);
+      process.stdout.write(
+        table(
+          ['host', 'connect', 'current', 'releases', 'free', 'lock', 'result'],
+          rows.map((r) => [r.host, r.connection, r.current ?? '-', String(r.releases), r.free ?? '-', r.lock, r.ok ? (r.warnings.length ? `WARN ${r.warnings.join('; ')}` : 'ok') : `FAIL ${r.problems.join('; ')}`]),
+        ),
+      );
+      if (health) process.stdout.write(`health: ${health.ok ? 'ok' : health.summary}\n`);
+    }
+    if (rows.some((r) => r.connection !== 'ok')) return Math.max(...rows.map((r) => r.exitCode ?? 0)) || 3;
+    return ok ? 0 : 1;
+  });
+};

@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
-import { lazyAction } from '../lazy.js';
+import { registerProject } from '../../config/registry.js';
+import { deploy } from '../../deploy/deploy.js';
+import { globalOptions, isInteractive, loadConfig, lockWaitMs, printJson, reporterFor, selectHosts } from '../context.js';
+import { runCommand } from '../run.js';
+import { lazyRun } from '../lazy.js';
 
 export function register(program: Command): void {
   program
@@ -31,5 +35,21 @@ with \`pause\` between batches; canary switches \`canary.hosts\` hosts first and
 health checks for \`canary.wait\`, then the rest. Any failure after a switch rolls every switched
 host back, so the fleet ends on one release.`,
     )
-    .action(lazyAction('deployAction'));
+    .action(lazyRun('deploy'));
 }
+
+export const run = async (project: string | undefined, _opts: unknown, cmd: Command) => {
+  const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string; canaryOnly?: boolean; promote?: boolean };
+  await runCommand(o, async ({ signal }) => {
+    const config = loadConfig(o, project);
+    const reporter = await reporterFor(o);
+    try {
+      const result = await deploy({ config, reporter, hosts: selectHosts(config, o), interactive: isInteractive(), dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, message: o.message, canaryOnly: o.canaryOnly, promote: o.promote });
+      if (!o.dryRun) registerProject(config.project, config.file);
+      if (o.json) printJson(result);
+      return 0;
+    } finally {
+      reporter.stop();
+    }
+  });
+};

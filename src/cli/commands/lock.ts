@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
-import { lazyAction } from '../lazy.js';
+import { lockHosts } from '../../deploy/inspect.js';
+import { performer } from '../../deploy/identity.js';
+import { globalOptions, isInteractive, loadConfig, printJson, selectHosts } from '../context.js';
+import { runCommand } from '../run.js';
+import { lazyRun } from '../lazy.js';
 
 export function register(program: Command): void {
   program
@@ -12,15 +16,21 @@ export function register(program: Command): void {
 Examples:
   ee-deploy lock -m "incident 4711: do not deploy"
   ee-deploy lock shop -e production -m "db migration running"`)
-    .action(lazyAction('lockAction'));
-  program
-    .command('unlock [project]')
-    .description('remove the deploy lock (a stale one after a killed deploy, or a hand-held one)')
-    .option('--hosts <list>', 'only these hosts (comma-separated)')
-    .option('--role <role>', 'only hosts with this role or tag')
-    .addHelpText('after', `
-Examples:
-  ee-deploy unlock
-  ee-deploy unlock shop -e production`)
-    .action(lazyAction('unlockAction'));
+    .action(lazyRun('lock'));
 }
+
+export const run = async (project: string | undefined, _opts: unknown, cmd: Command) => {
+  const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string };
+  await runCommand(o, async () => {
+    const config = loadConfig(o, project);
+    const res = await lockHosts(config, selectHosts(config, o), { interactive: isInteractive(), user: await performer(config.dir), message: o.message });
+    if (o.json) printJson({ action: 'lock', hosts: res });
+    else for (const r of res) process.stdout.write(`${r.host}: ${r.ok ? 'locked' : `NOT locked: ${r.error}`}\n`);
+    const failed = res.filter((r) => !r.ok) as { exitCode?: number; error?: string }[];
+    if (failed.length) {
+      process.stderr.write(`error: ${failed[0].error}\n`);
+      return failed[0].exitCode ?? 1;
+    }
+    return 0;
+  });
+};

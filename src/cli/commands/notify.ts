@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
-import { lazyAction } from '../lazy.js';
+import { performer } from '../../deploy/identity.js';
+import { UsageError } from '../../errors.js';
+import { globalOptions, loadConfig, printJson } from '../context.js';
+import { runCommand } from '../run.js';
+import { lazyRun } from '../lazy.js';
 
 export function register(program: Command): void {
   program
@@ -10,5 +14,19 @@ export function register(program: Command): void {
 Examples:
   ee-deploy notify --test
   ee-deploy notify shop -e production --test --json`)
-    .action(lazyAction('notifyAction'));
+    .action(lazyRun('notify'));
 }
+
+export const run = async (project: string | undefined, opts: { test?: boolean }, cmd: Command) => {
+  const o = globalOptions(cmd);
+  await runCommand(o, async ({ signal }) => {
+    if (!opts.test) throw new UsageError('notify needs --test (it sends a test message to every channel)');
+    const config = loadConfig(o, project);
+    if (!config.raw.notifications) throw new UsageError(`no notifications configured in ${config.file}`);
+    const { runNotifyTest, formatResultsTable } = await import('../../notify/index.js');
+    const results = await runNotifyTest(config.raw.notifications, { project: config.project, env: config.envName, user: await performer(config.dir), hosts: config.hosts.map((h) => h.id) }, { signal });
+    if (o.json) printJson({ ok: results.every((r) => r.ok), results });
+    else process.stdout.write(formatResultsTable(results) + '\n');
+    return results.length > 0 && results.every((r) => r.ok) ? 0 : 1;
+  });
+};
