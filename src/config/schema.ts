@@ -20,7 +20,7 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms;
 });
 
-/** a `source.exclude` pattern (deploy/exclude.ts): one that can never match is a mistake */
+/** a `source.exclude` pattern (release/exclude.ts): one that can never match is a mistake */
 const excludePattern = z
   .string()
   .min(1)

@@ -1,37 +1,25 @@
 /**
- * `source.exclude` patterns, with .gitignore's rules:
- * - a pattern without `/` (other than a trailing one) matches a name at any depth (`*.log`,
- *   `node_modules`); with `/` it is anchored at source.dir (`config/local.yml`, `/tmp`);
- * - `*` and `?` stay within a segment, `**` crosses segments, `[abc]` / `[a-z]` / `[!abc]` match
- *   one character of (or not of) a class, `\` makes the next character literal;
- * - a trailing `/` matches directories only (`build/`);
- * - `!pattern` includes again what an earlier pattern excluded; the last matching pattern wins;
- * - an excluded directory excludes everything below it, and no `!` can bring back a path inside
- *   it (as in git: the walk never enters it).
+ * `source.exclude` patterns, with .gitignore's rules (the `ignore` package, which follows git's
+ * wildmatch): no `/` but a trailing one = a name at any depth, with `/` = anchored at source.dir;
+ * `*` `?` `[...]` stay within a segment, `**` crosses segments; `dir/` = directories only; `!pat`
+ * includes again, the last match wins; nothing inside an excluded directory comes back.
+ *
+ * Each pattern is one YAML string, not a line of a .gitignore file, so it is read as written where
+ * a .gitignore line would be a comment or be dropped (the matcher used before `ignore` did the same):
+ * - surrounding whitespace is trimmed, and a leading `#` is a literal `#`, not a comment;
+ * - a `[` with no `]` to close it is a literal `[` (git drops the whole pattern), and so is a
+ *   trailing lone `\` a literal `\`.
+ * A pattern that still matches nothing is a config error (excludePatternProblem).
  */
-
-interface Matcher {
-  negate: boolean;
-  dirOnly: boolean;
-  test(path: string, name: string): boolean;
-}
+import ignore from 'ignore';
 
 /**
- * For a walk that never enters excluded directories: only the entry itself is tested (its
- * parents already passed). `rel` is clean ('/'-separated, no leading ./), `name` its last
- * segment.
+ * For a walk that never enters excluded directories: `rel` is clean ('/'-separated, no leading
+ * ./), its parents already passed; `name` is its last segment.
  */
 export function compileEntryExclude(patterns: string[]): (rel: string, name: string, isDir: boolean) => boolean {
-  const matchers = patterns.map(compile).filter((m): m is Matcher => m !== undefined);
-  return (rel, name, isDir) => {
-    let excluded = false;
-    for (const m of matchers) {
-      if (m.dirOnly && !isDir) continue;
-      if (m.negate !== excluded) continue; // cannot change the outcome
-      if (m.test(rel, name)) excluded = !m.negate;
-    }
-    return excluded;
-  };
+  const ig = compile(patterns);
+  return (rel, _name, isDir) => ig.ignores(isDir ? `${rel}/` : rel);
 }
 
 /**
@@ -39,96 +27,89 @@ export function compileEntryExclude(patterns: string[]): (rel: string, name: str
  * itself as a directory. A path is excluded when it, or any directory above it, is.
  */
 export function compileExcludes(patterns: string[]): (relPath: string) => boolean {
-  const entry = compileEntryExclude(patterns);
+  const ig = compile(patterns);
   return (rel) => {
     const isDir = /\/$/.test(rel);
     const clean = rel.replace(/^\.\//, '').replace(/\/+$/, '');
     if (!clean || clean === '.') return false;
-    const segs = clean.split('/');
-    for (let i = 1; i <= segs.length; i++) {
-      if (entry(segs.slice(0, i).join('/'), segs[i - 1], i < segs.length || isDir)) return true;
-    }
-    return false;
+    return ig.ignores(isDir ? `${clean}/` : clean);
   };
 }
 
 /** Why a pattern can never match anything (a config error), or undefined when it is usable. */
 export function excludePatternProblem(pattern: string): string | undefined {
-  if (compile(pattern) === undefined) return `exclude pattern ${JSON.stringify(pattern)} matches nothing (empty, or a character range out of order)`;
+  const { body, problem } = read(pattern);
+  if (problem === 'unknown-class') return `exclude pattern ${JSON.stringify(pattern)} matches nothing (unknown character class: use [:alpha:], [:digit:], [:space:]...)`;
+  if (problem === 'range' || !body.replace(/^!/, '').replace(/^\/+|\/+$/g, '')) return `exclude pattern ${JSON.stringify(pattern)} matches nothing (empty, or a character range out of order)`;
   return undefined;
 }
 
-function compile(pattern: string): Matcher | undefined {
-  let p = pattern.trim();
-  let negate = false;
-  if (p.startsWith('!')) {
-    negate = true;
-    p = p.slice(1);
-  } else if (p.startsWith('\\!')) p = p.slice(1);
-  const dirOnly = /\/$/.test(p);
-  p = p.replace(/\/+$/, '');
-  const anchored = p.includes('/');
-  p = p.replace(/^\/+/, '');
-  if (!p) return undefined;
-  let re: RegExp;
-  try {
-    re = new RegExp(`^${globToRegExpSource(p)}$`);
-  } catch {
-    return undefined; // e.g. a range out of order, `[z-a]`
-  }
-  return { negate, dirOnly, test: anchored ? (path) => re.test(path) : (_path, name) => re.test(name) };
+function compile(patterns: string[]) {
+  return ignore({ ignorecase: false }).add(patterns.map((p) => read(p).body));
 }
 
-function globToRegExpSource(glob: string): string {
-  let out = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === '\\' && i + 1 < glob.length) out += literal(glob[++i]);
-    else if (c === '*') {
-      if (glob[i + 1] === '*') {
-        i++;
-        if (glob[i + 1] === '/') {
-          // `**/` is zero or more whole segments: `a/**/b` matches `a/b` and `a/x/b`, never `a/xb`
-          out += '(?:.*/)?';
-          i++;
-        } else out += '.*';
-      } else out += '[^/]*';
-    } else if (c === '?') out += '[^/]';
-    else if (c === '[') {
-      const cls = charClass(glob, i);
-      if (cls) {
-        out += cls.source;
-        i = cls.end;
-      } else out += literal(c); // no closing `]`: a literal `[`
-    } else out += literal(c);
+/** what `ignore` cannot tell apart from a usable pattern, found while scanning its brackets */
+type Problem = 'range' | 'unknown-class';
+
+const POSIX_CLASSES = new Set(['alnum', 'alpha', 'blank', 'cntrl', 'digit', 'graph', 'lower', 'print', 'punct', 'space', 'upper', 'xdigit']);
+
+/** The pattern as `ignore` should read it (see the top of the file), and what makes it match nothing. */
+function read(pattern: string): { body: string; problem?: Problem } {
+  const p = pattern.trim();
+  let body = p.startsWith('#') ? '\\' : '';
+  let problem: Problem | undefined;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    if (c === '\\') {
+      body += i + 1 < p.length ? c + p[++i] : '\\\\';
+    } else if (c === '[') {
+      const b = scanBracket(p, i);
+      if (!b) {
+        body += '\\[';
+        continue;
+      }
+      problem ??= b.problem;
+      body += p.slice(i, b.end + 1);
+      i = b.end;
+    } else body += c;
   }
-  return out;
+  return { body, problem };
 }
 
-/** `[...]` starting at `start`: its regex (never matching `/`) and the index of its `]` */
-function charClass(glob: string, start: number): { source: string; end: number } | undefined {
+/**
+ * The bracket expression at `p[start] === '['`, member by member as git's wildmatch (and so
+ * `ignore`) reads it: its closing `]`, or undefined when nothing closes it.
+ */
+function scanBracket(p: string, start: number): { end: number; problem?: Problem } | undefined {
   let i = start + 1;
-  let negate = false;
-  if (glob[i] === '!' || glob[i] === '^') {
-    negate = true;
+  if (p[i] === '!' || p[i] === '^') i++;
+  let prev = ''; // the member a `-` makes a range from
+  let problem: Problem | undefined;
+  // the first member is taken whatever it is: `[]]` is a class holding `]`
+  for (;;) {
+    const c = p[i];
+    if (c === undefined) return undefined;
+    if (c === '\\') {
+      if (i + 1 >= p.length) return undefined;
+      prev = p[++i];
+    } else if (c === '-' && prev && i + 1 < p.length && p[i + 1] !== ']') {
+      let to = p[++i];
+      if (to === '\\') {
+        if (i + 1 >= p.length) return undefined;
+        to = p[++i];
+      }
+      if (prev > to) problem ??= 'range';
+      prev = '';
+    } else if (c === '[' && p[i + 1] === ':') {
+      const close = p.indexOf(']', i + 2);
+      if (close < 0) return undefined;
+      if (close > i + 2 && p[close - 1] === ':') {
+        if (!POSIX_CLASSES.has(p.slice(i + 2, close - 1))) problem ??= 'unknown-class';
+        prev = '';
+        i = close;
+      } else prev = '[';
+    } else prev = c;
     i++;
+    if (p[i] === ']') return { end: i, problem };
   }
-  let body = '';
-  const first = i;
-  for (; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === ']' && i > first) return { source: negate ? `[^/${body}]` : `(?!/)[${body}]`, end: i };
-    if (c === '\\' && i + 1 < glob.length) body += classChar(glob[++i]);
-    else if (c === '-' && i > first && glob[i + 1] !== ']' && i + 1 < glob.length) body += '-';
-    else body += classChar(c);
-  }
-  return undefined;
-}
-
-function classChar(c: string): string {
-  return /[\]\\^-]/.test(c) ? `\\${c}` : c;
-}
-
-function literal(c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }

@@ -106,6 +106,19 @@ describe('source.exclude patterns', () => {
     expect(excludePatternProblem('[z-a]')).toMatch(/matches nothing/);
   });
 
+  it('a pattern is one YAML string: "#" is literal, an unclosed "[" or a trailing "\\" too; POSIX classes as in git', () => {
+    expect(compileExcludes(['#scratch#'])('#scratch#')).toBe(true);
+    expect(compileExcludes(['#scratch#'])('scratch#')).toBe(false);
+    expect(excludePatternProblem('#scratch#')).toBeUndefined();
+    expect(compileExcludes(['  tmp  '])('tmp/x')).toBe(true);
+    expect(compileExcludes(['foo\\'])('foo\\')).toBe(true);
+    expect(compileExcludes(['[[:digit:]].txt'])('7.txt')).toBe(true);
+    expect(compileExcludes(['[[:digit:]].txt'])('a.txt')).toBe(false);
+    expect(compileExcludes(['Build'])('build')).toBe(false);
+    expect(excludePatternProblem('[[:digit:]].txt')).toBeUndefined();
+    expect(excludePatternProblem('[[:digits:]].txt')).toMatch(/matches nothing \(unknown character class/);
+  });
+
   it('the walk version tests one entry (its parents already passed)', () => {
     const ex = compileEntryExclude(['*.log', 'config/local.yml']);
     expect(ex('logs/a.log', 'a.log', false)).toBe(true);
