@@ -36,3 +36,44 @@ export function redactDeep<T>(value: T): T {
   }
   return value;
 }
+
+/**
+ * Redacts a stream whose chunks may split a secret (SSH delivers output in arbitrary pieces):
+ * emits complete lines only, and holds back a tail that could still be the start of a secret
+ * until the next chunk or `flush` decides it.
+ */
+export class StreamRedactor {
+  private pending = '';
+  constructor(private readonly emit: (text: string) => void) {}
+
+  write(chunk: string): void {
+    this.pending = redact(this.pending + chunk);
+    const holdFrom = this.pending.length - partialSecretSuffix(this.pending);
+    const cut = this.pending.lastIndexOf('\n', holdFrom - 1);
+    if (cut < 0 || holdFrom === 0) return;
+    this.emit(this.pending.slice(0, cut));
+    this.pending = this.pending.slice(cut + 1);
+  }
+
+  /** the end of the stream: whatever is held is complete now */
+  flush(): void {
+    if (!this.pending) return;
+    const rest = redact(this.pending);
+    this.pending = '';
+    this.emit(rest.replace(/\n$/, ''));
+  }
+}
+
+/** length of the longest suffix of `text` that is the beginning (not the whole) of a secret */
+function partialSecretSuffix(text: string): number {
+  let best = 0;
+  for (const s of secrets) {
+    for (let k = Math.min(s.length - 1, text.length); k > best; k--) {
+      if (text.endsWith(s.slice(0, k))) {
+        best = k;
+        break;
+      }
+    }
+  }
+  return best;
+}

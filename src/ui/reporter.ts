@@ -3,7 +3,7 @@
  * lines. With --json: nothing on stdout but the final document (progress goes to stderr only
  * with --verbose). Every text passes through redact().
  */
-import { redact } from '../config/secrets.js';
+import { redact, StreamRedactor } from '../config/secrets.js';
 
 export type OutputMode = 'tty' | 'plain' | 'json';
 
@@ -42,6 +42,37 @@ export async function createReporter(o: ReporterOptions): Promise<Reporter> {
   return new LineReporter(o);
 }
 
+/**
+ * Remote output per host: chunks joined into lines and redacted as a stream, so a secret split
+ * across two chunks is never printed; `flush` before anything else is printed.
+ */
+export class HostOutput {
+  private streams = new Map<string, StreamRedactor>();
+  constructor(private readonly print: (host: string, line: string) => void) {}
+  write(host: string, chunk: string): void {
+    let s = this.streams.get(host);
+    if (!s) {
+      s = new StreamRedactor((text) => {
+        for (const l of text.split('\n')) this.print(host, l);
+      });
+      this.streams.set(host, s);
+    }
+    s.write(chunk);
+  }
+  flush(): void {
+    for (const s of this.streams.values()) s.flush();
+  }
+}
+
+/**
+ * Control characters from servers, hooks or file names made visible (`\x1b`), so no terminal
+ * escape but colour (SGR, `ESC [ ... m`, as npm and friends print) reaches the terminal.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;]*m|[\x00-\x08\x0b-\x1f\x7f\x9b]/g, (c) => (c.length > 1 ? c : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 function stamp(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -51,6 +82,7 @@ export class LineReporter implements Reporter {
   readonly mode: OutputMode;
   readonly verbose: boolean;
   private out: NodeJS.WritableStream | undefined;
+  private remote = new HostOutput((host, l) => this.write('|', `[${host}] ${l}`));
   constructor(o: ReporterOptions) {
     this.mode = o.mode;
     this.verbose = o.verbose;
@@ -59,8 +91,12 @@ export class LineReporter implements Reporter {
     this.out = o.mode === 'json' ? (o.verbose ? stderr : undefined) : stdout;
   }
   private line(kind: string, text: string): void {
+    this.remote.flush();
+    this.write(kind, text);
+  }
+  private write(kind: string, text: string): void {
     if (!this.out) return;
-    for (const l of redact(text).split('\n')) this.out.write(`${stamp()} ${kind.padEnd(5)} ${l}\n`);
+    for (const l of printable(redact(text)).split('\n')) this.out.write(`${stamp()} ${kind.padEnd(5)} ${l}\n`);
   }
   step(text: string): Step {
     this.line('...', text);
@@ -80,8 +116,9 @@ export class LineReporter implements Reporter {
     this.line('WARN', text);
   }
   output(host: string, text: string): void {
-    if (!this.verbose) return;
-    for (const l of text.replace(/\n$/, '').split('\n')) this.line('|', `[${host}] ${l}`);
+    if (this.verbose) this.remote.write(host, text);
   }
-  stop(): void {}
+  stop(): void {
+    this.remote.flush();
+  }
 }
