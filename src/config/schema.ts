@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
-import { validateTemplates } from '../notify/templates.js';
+import { NOTIFY_LEVELS, ROUTE_LEVELS, validateTemplates, type NotifyLevel } from './notify-vocabulary.js';
 import { suggest } from './suggest.js';
 import { excludePatternProblem } from '../release/exclude.js';
 
@@ -84,13 +84,10 @@ export const healthCheckSchema = z
   .strict()
   .refine((c) => (c.http ? 1 : 0) + (c.script ? 1 : 0) === 1, { message: 'a health check needs exactly one of `http` or `script`' });
 
-const level = z.enum(['started', 'success', 'failure', 'rollback', 'warning']);
-/**
- * What `on:` lists accept: the levels, plus `needs_human` (a failure whose automatic rollback
- * failed too). `failure` in a list includes needs_human; `needs_human` alone selects only those.
- */
-const routeLevel = z.enum(['started', 'success', 'failure', 'rollback', 'warning', 'needs_human']);
-const levels = z.array(routeLevel);
+/** an `on:` list (config/notify-vocabulary.ts: `failure` includes needs_human) */
+const levels = z.array(z.enum(ROUTE_LEVELS));
+/** `templates:` has one optional key per level */
+const templatesShape = Object.fromEntries(NOTIFY_LEVELS.map((l) => [l, z.string()])) as Record<NotifyLevel, z.ZodString>;
 
 const envName = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'environment names are letters, digits, _ . -');
 /** every channel: which levels (`on:`, else the global list) and which environments (`envs:`, else all) */
@@ -212,7 +209,7 @@ export const notificationsSchema = z
           .strict(),
       )
       .default([]),
-    templates: z.object({ started: z.string(), success: z.string(), failure: z.string(), rollback: z.string(), warning: z.string() }).partial().strict().default({}),
+    templates: z.object(templatesShape).partial().strict().default({}),
   })
   .strict()
   // unknown {{placeholders}} in templates / webhook templates / email.subject, reported at their path
@@ -297,5 +294,3 @@ export type HealthDefaults = z.infer<typeof healthDefaultsSchema>;
 export type NotificationsConfig = z.infer<typeof notificationsSchema>;
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type HostConfig = z.infer<typeof hostSchema>;
-export type NotifyLevel = z.infer<typeof level>;
-export type RouteLevel = z.infer<typeof routeLevel>;

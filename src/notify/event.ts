@@ -3,12 +3,10 @@
  * Everything here is plain data: the deploy/rollback code builds a DeployEvent, the notify module
  * turns it into one message per channel.
  */
-import type { NotifyLevel } from '../config/schema.js';
+import type { NotifyLevel } from '../config/notify-vocabulary.js';
 import { formatDuration } from '../config/duration.js';
 
 export type { NotifyLevel };
-
-export const NOTIFY_LEVELS: readonly NotifyLevel[] = ['started', 'success', 'failure', 'rollback', 'warning'];
 
 export interface DeployEvent {
   level: NotifyLevel;

@@ -12,8 +12,9 @@
  * share a deadline of timeout + 600ms.
  */
 export type { ChannelResult, DeployEvent, NotifyLevel } from './event.js';
-export { NOTIFY_LEVELS, LEVEL_COLORS, eventTitle } from './event.js';
-export { renderTemplate, validateTemplates, templateProblem, DEFAULT_TEMPLATES, TEST_TEMPLATE, PLACEHOLDERS, type TemplateIssue } from './templates.js';
+export { LEVEL_COLORS, eventTitle } from './event.js';
+export { renderTemplate, DEFAULT_TEMPLATES, TEST_TEMPLATE } from './templates.js';
+export { NOTIFY_LEVELS, PLACEHOLDERS, templateProblem, validateTemplates, type TemplateIssue } from '../config/notify-vocabulary.js';
 export { sendNotifications, DEFAULT_NOTIFY_TIMEOUT_MS, type SendOptions } from './send.js';
 export { decide, failureStreak, levelSelected, routeProblem, heldBackNote, type PastRun, type Decision } from './routing.js';
 export { runNotifyTest, formatResultsTable, type TestEventBase } from './test-command.js';

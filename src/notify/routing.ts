@@ -10,7 +10,7 @@
  * Suppression and escalation read the deploy history of the servers (every host's
  * history.jsonl, merged), so two laptops and a CI runner make the same decision.
  */
-import type { NotifyLevel, RouteLevel } from '../config/schema.js';
+import type { NotifyLevel, RouteLevel } from '../config/notify-vocabulary.js';
 import { firstLine, isFailure, type DeployEvent } from './event.js';
 
 export type { RouteLevel };

@@ -6,7 +6,8 @@
 import { Agent } from 'undici';
 import { formatDuration } from '../config/duration.js';
 import { redact, redactDeep } from '../config/secrets.js';
-import type { NotificationsConfig, RouteLevel } from '../config/schema.js';
+import type { RouteLevel } from '../config/notify-vocabulary.js';
+import type { NotificationsConfig } from '../config/schema.js';
 import { runChannel, urlSecrets, type AttemptContext, type AttemptOutcome } from './attempt.js';
 import { isFailure, type ChannelResult, type DeployEvent } from './event.js';
 import { decide, heldBackNote, routeProblem, type Decision, type PastRun, type Route } from './routing.js';
