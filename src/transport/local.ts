@@ -2,15 +2,27 @@
  * `host: local`: the same pipeline and the same shell scripts as over SSH, run by a local `sh`
  * (SSHKit's Local backend). Used for the README example and as the fast path in tests.
  */
-import { Readable } from 'node:stream';
+import net from 'node:net';
+import { Readable, type Duplex } from 'node:stream';
 import { execa } from 'execa';
 import type { Cmd } from '../remote/shell.js';
-import type { ExecOptions, ExecResult, Transport } from './types.js';
+import type { ConnectTarget, ExecOptions, ExecResult, Transport } from './types.js';
 import { OutputBuffer } from './output-buffer.js';
 
 export class LocalTransport implements Transport {
   readonly isLocal = true;
   constructor(readonly host: string = 'local') {}
+
+  connect(target: ConnectTarget): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const s = 'path' in target ? net.connect(target.path) : net.connect(target.port, '127.0.0.1');
+      s.once('connect', () => {
+        s.off('error', reject);
+        resolve(s);
+      });
+      s.once('error', reject);
+    });
+  }
 
   async exec(command: Cmd, options: ExecOptions = {}): Promise<ExecResult> {
     const out = new OutputBuffer(options.maxStdout);

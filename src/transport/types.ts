@@ -3,7 +3,7 @@
  * ssh2 connection, `LocalTransport` with execa for `host: local`, `DryRunTransport` that only
  * records. The deploy pipeline never knows which one it has.
  */
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { Cmd } from '../remote/shell.js';
 
 export interface ExecOptions {
@@ -37,5 +37,13 @@ export interface Transport {
   readonly loopback?: boolean;
   /** runs `command` with `sh -c` semantics on the host; resolves with its exit code (never rejects on non-zero) */
   exec(command: Cmd, options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * A byte stream to a Unix socket or a 127.0.0.1 TCP port ON the host (over SSH: OpenSSH's
+   * direct-streamlocal / direct-tcpip forwarding, so the host needs no tool to reach it, e.g. the
+   * HAProxy admin socket or an app started on a blue-green port).
+   */
+  connect?(target: ConnectTarget): Promise<Duplex>;
   close(): Promise<void>;
 }
+
+export type ConnectTarget = { path: string } | { port: number };

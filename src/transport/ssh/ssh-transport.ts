@@ -7,12 +7,12 @@
  * A connection that drops while commands run rejects them with a ConnectionError (exit 3).
  */
 import { StringDecoder } from 'node:string_decoder';
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
 import { ConnectionError } from '../../errors.js';
 import type { Cmd } from '../../remote/shell.js';
 import { OutputBuffer } from '../output-buffer.js';
-import type { ExecOptions, ExecResult, Transport } from '../types.js';
+import type { ConnectTarget, ExecOptions, ExecResult, Transport } from '../types.js';
 
 export const DEFAULT_MAX_CHANNELS = 8;
 /**
@@ -298,6 +298,20 @@ export class SshTransport implements Transport {
       } catch (e) {
         finish(this.unusable() ?? new ConnectionError(`cannot start a command on ${this.label}: ${(e as Error).message}`, { cause: e, host: this.host }));
       }
+    });
+  }
+
+  /** a forwarding channel (not a session: it does not count against MaxSessions) */
+  connect(target: ConnectTarget): Promise<Duplex> {
+    const bad = this.unusable();
+    if (bad) return Promise.reject(bad);
+    return new Promise((resolve, reject) => {
+      const done = (e: Error | undefined, ch: ClientChannel) => {
+        if (e) reject(new ConnectionError(`${this.host}: cannot reach ${'path' in target ? target.path : `127.0.0.1:${target.port}`} through SSH: ${e.message}`, { cause: e, host: this.host }));
+        else resolve(ch);
+      };
+      if ('path' in target) this.client.openssh_forwardOutStreamLocal(target.path, done);
+      else this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', target.port, done);
     });
   }
 
