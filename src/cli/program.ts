@@ -6,6 +6,7 @@ import { register as registerHistory } from './commands/history.js';
 import { register as registerInit } from './commands/init.js';
 import { register as registerLock } from './commands/lock.js';
 import { register as registerMaintenance } from './commands/maintenance.js';
+import { register as registerMetrics } from './commands/metrics.js';
 import { register as registerNotify } from './commands/notify.js';
 import { register as registerReleases } from './commands/releases.js';
 import { register as registerRollback } from './commands/rollback.js';
@@ -43,6 +44,6 @@ Exit codes: 0 ok, 1 failed (hosts back where they were), 2 usage/config, 3 conne
   program.configureOutput({
     writeErr: (s) => process.stderr.write(s.startsWith('error:') ? s : s),
   });
-  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify]) register(program);
+  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify, registerMetrics]) register(program);
   return program;
 }

@@ -282,6 +282,14 @@ export const configSchema = z
     health_checks: z.array(healthCheckSchema).default([]),
     health_defaults: healthDefaultsSchema.default({ timeout: 5000, retries: 3, backoff: { initial: 1000, factor: 2, max: 30_000, jitter: false } }),
     notifications: notificationsSchema.optional(),
+    // after every deploy and rollback: the metrics PUT to a Pushgateway and/or written on every host
+    metrics: z
+      .object({
+        pushgateway: z.string().regex(/^https?:\/\/[^\s/]+/, 'pushgateway must be an http(s) URL').optional(),
+        textfile: remotePath.optional(),
+      })
+      .strict()
+      .optional(),
     environments: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'environment names are letters, digits, _ . -'), environmentSchema).refine((e) => Object.keys(e).length > 0, {
       message: 'at least one environment is required',
     }),

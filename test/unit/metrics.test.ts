@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -237,5 +237,28 @@ describe('Prometheus exposition', () => {
       const out = execFileSync('promtool', ['check', 'metrics'], { input: t, encoding: 'utf8' });
       expect(out.trim()).toBe('');
     }
+  });
+});
+
+describe('Grafana dashboard (templates/grafana/ee-deploy.json)', () => {
+  const NAMES = ['ee_deploy_deployments', 'ee_deploy_failed_deployments', 'ee_deploy_deployment_frequency_per_day', 'ee_deploy_change_failure_ratio', 'ee_deploy_lead_time_seconds', 'ee_deploy_time_to_restore_seconds', 'ee_deploy_duration_seconds', 'ee_deploy_last_success_timestamp_seconds', 'ee_deploy_release_info', 'ee_deploy_runs_total'];
+  const dash = JSON.parse(readFileSync(path.join(__dirname, '../../templates/grafana/ee-deploy.json'), 'utf8')) as { uid: string; __inputs: unknown[]; panels: { type: string; title: string; targets?: { expr: string }[] }[]; templating: { list: { query: { query: string } }[] } };
+  const exprs = [...dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dash.templating.list.map((v) => v.query.query)];
+
+  it('uses only the metric names ee-deploy exposes, and shows the four keys, durations and releases per host', () => {
+    const used = new Set(exprs.flatMap((e) => e.match(/ee_deploy_[a-z_]+/g) ?? []).map((n) => (NAMES.includes(n) ? n : n.replace(/_(sum|count)$/, ''))));
+    for (const n of used) expect(NAMES).toContain(n);
+    for (const n of ['ee_deploy_deployment_frequency_per_day', 'ee_deploy_lead_time_seconds', 'ee_deploy_change_failure_ratio', 'ee_deploy_time_to_restore_seconds', 'ee_deploy_duration_seconds', 'ee_deploy_release_info']) expect(used).toContain(n);
+    expect(dash.uid).toBe('ee-deploy');
+    expect(dash.__inputs).toHaveLength(1);
+  });
+
+  it('every query is valid PromQL (promtool check rules)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ee-grafana-'));
+    const file = path.join(dir, 'rules.yml');
+    const concrete = (e: string) => e.replace(/\$__range/g, '30d').replace(/\$(project|env)/g, '.*').replace(/^label_values\(([^,]+), \w+\)$/, '$1');
+    writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${exprs.map((e, i) => `      - record: dashboard:q${i}\n        expr: ${JSON.stringify(concrete(e))}\n`).join('')}`);
+    const out = execFileSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+    expect(out).toContain(`SUCCESS: ${exprs.length} rules found`);
   });
 });

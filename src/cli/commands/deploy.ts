@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerProject } from '../../config/registry.js';
 import { deploy } from '../../deploy/deploy.js';
 import { globalOptions, isInteractive, loadConfig, lockWaitMs, printJson, reporterFor, selectHosts } from '../context.js';
+import { publishAfterRun } from '../publish.js';
 import { runCommand } from '../run.js';
 import { lazyRun } from '../lazy.js';
 
@@ -43,13 +44,19 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
   await runCommand(o, async ({ signal }) => {
     const config = loadConfig(o, project);
     const reporter = await reporterFor(o);
+    let result;
     try {
-      const result = await deploy({ config, reporter, hosts: selectHosts(config, o), interactive: isInteractive(), dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, message: o.message, canaryOnly: o.canaryOnly, promote: o.promote });
-      if (!o.dryRun) registerProject(config.project, config.file);
-      if (o.json) printJson(result);
-      return 0;
+      result = await deploy({ config, reporter, hosts: selectHosts(config, o), interactive: isInteractive(), dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, message: o.message, canaryOnly: o.canaryOnly, promote: o.promote });
+    } catch (e) {
+      reporter.stop();
+      await publishAfterRun(config, { dryRun: o.dryRun, interactive: isInteractive() }, e);
+      throw e;
     } finally {
       reporter.stop();
     }
+    if (!o.dryRun) registerProject(config.project, config.file);
+    await publishAfterRun(config, { dryRun: o.dryRun, interactive: isInteractive() });
+    if (o.json) printJson(result);
+    return 0;
   });
 };

@@ -3,6 +3,7 @@ import { rollback, type RollbackPlanEntry } from '../../deploy/rollback.js';
 import { UsageError } from '../../errors.js';
 import { isReleaseId } from '../../remote/release-id.js';
 import { globalOptions, isInteractive, loadConfig, lockWaitMs, printJson, reporterFor, selectHosts } from '../context.js';
+import { publishAfterRun } from '../publish.js';
 import { runCommand } from '../run.js';
 import { lazyRun } from '../lazy.js';
 
@@ -53,7 +54,16 @@ export const run = async (a: string | undefined, b: string | undefined, _opts: u
               const answer = (await Enquirer.prompt({ type: 'confirm', name: 'ok', initial: false, message: `Roll back ${config.project} (${config.envName}) on ${plan.length} host(s) to ${target}?` })) as { ok: boolean };
               return answer.ok;
             };
-      const result = await rollback({ config, reporter, hosts: selectHosts(config, o), interactive, dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, release, message: o.message, confirm });
+      let result;
+      try {
+        result = await rollback({ config, reporter, hosts: selectHosts(config, o), interactive, dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, release, message: o.message, confirm });
+      } catch (e) {
+        reporter.stop();
+        await publishAfterRun(config, { dryRun: o.dryRun, interactive }, e);
+        throw e;
+      }
+      reporter.stop();
+      if (result.status !== 'cancelled') await publishAfterRun(config, { dryRun: o.dryRun, interactive });
       if (o.json) printJson(result);
       return result.status === 'cancelled' ? 1 : 0;
     } finally {
