@@ -5,8 +5,8 @@
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { redact } from '../config/secrets.js';
 import { EeError } from '../errors.js';
-import { parseLock, type LockInfo } from '../remote/commands/lock.js';
-import { insightScript, parseInsight } from '../remote/commands/insight.js';
+import { parseLock, type LockInfo } from '../remote/steps/lock.js';
+import { insightScript, parseInsight } from '../remote/steps/insight.js';
 import { openTransport } from '../transport/open.js';
 import { computeMetrics, type MetricsDetail, type MetricsReport } from './compute.js';
 import { toPrometheus, type ReleaseInfo } from './prometheus.js';

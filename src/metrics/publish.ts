@@ -5,7 +5,7 @@
  */
 import type { ResolvedConfig } from '../config/resolve.js';
 import { redact } from '../config/secrets.js';
-import { textfileScript } from '../remote/commands/insight.js';
+import { textfileScript } from '../remote/steps/insight.js';
 import { openTransport } from '../transport/open.js';
 import { eachLimited, metricsFrom, prometheusText, snapshotHosts } from './collect.js';
 import { metricsWindow } from './window.js';

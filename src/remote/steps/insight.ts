@@ -4,21 +4,22 @@
  */
 import type { Cmd } from '../shell.js';
 import { script } from '../shell.js';
-import { layout } from '../layout.js';
-import { MARK } from './scripts.js';
+import { MARK, say, tags } from '../protocol.js';
+import { baseVars, READ_CURRENT } from './common.js';
+import { LOCK_STATUS } from './lock.js';
 
 export function insightScript(root: string): Cmd {
-  const l = layout(root);
   return script(
-    { R: l.root, CURRENT: l.current, RELEASES: l.releases, LOCK: l.lock, HISTORY: l.history },
-    `if [ ! -d "$R" ]; then echo "${MARK} nolayout"; exit 0; fi`,
-    `cur=$(readlink "$CURRENT" 2>/dev/null || true); cur=\${cur%/}; id=\${cur##*/}; echo "${MARK} current $id"`,
-    `rev=; [ -n "$id" ] && [ -f "$RELEASES/$id/REVISION" ] && IFS= read -r rev < "$RELEASES/$id/REVISION"; echo "${MARK} revision $rev"`,
-    `if [ -d "$LOCK" ]; then echo "${MARK} lock held $(head -n 1 "$LOCK/info" 2>/dev/null)"; else echo "${MARK} lock free"; fi`,
+    baseVars(root),
+    `if [ ! -d "$R" ]; then ${say('nolayout')}; exit 0; fi`,
+    // Capistrano writes absolute links, we write relative ones: the id is the last segment either way
+    `${READ_CURRENT}; cur=\${cur%/}; id=\${cur##*/}; ${say('current $id')}`,
+    `rev=; [ -n "$id" ] && [ -f "$RELEASES/$id/REVISION" ] && IFS= read -r rev < "$RELEASES/$id/REVISION"; ${say('revision $rev')}`,
+    LOCK_STATUS,
     // the file as it is, between markers; the echo ends a torn last line so the end marker stays whole
-    `echo "${MARK} history-begin"`,
+    say('history-begin'),
     `[ -f "$HISTORY" ] && cat "$HISTORY"`,
-    `echo; echo "${MARK} history-end"`,
+    `echo; ${say('history-end')}`,
   );
 }
 
@@ -37,11 +38,11 @@ export function parseInsight(stdout: string): Insight {
   const end = stdout.lastIndexOf(`\n${MARK} history-end`);
   const head = begin === -1 ? stdout : stdout.slice(0, begin);
   if (begin !== -1 && end > begin) out.historyText = stdout.slice(begin + MARK.length + 15, end);
-  for (const line of head.split('\n')) {
-    if (line === `${MARK} nolayout`) out.noLayout = true;
-    else if (line.startsWith(`${MARK} current `)) out.current = line.slice(MARK.length + 9) || undefined;
-    else if (line.startsWith(`${MARK} revision `)) out.revision = line.slice(MARK.length + 10) || undefined;
-    else if (line.startsWith(`${MARK} lock held`)) out.lock = line.slice(MARK.length + 10).trim();
+  for (const t of tags(head)) {
+    if (t.kind === 'nolayout') out.noLayout = true;
+    else if (t.kind === 'current') out.current = t.rest || undefined;
+    else if (t.kind === 'revision') out.revision = t.rest || undefined;
+    else if (t.kind === 'lock' && t.words[0] === 'held') out.lock = t.words.slice(1).join(' ').trim();
   }
   return out;
 }
@@ -55,6 +56,6 @@ export function textfileScript(file: string): Cmd {
   return script(
     { F: file },
     `d=$(dirname "$F"); mkdir -p "$d" || exit 1`,
-    `t="$F.tmp.$$"; if cat > "$t" && mv -f "$t" "$F"; then echo "${MARK} textfile written"; else rm -f "$t"; exit 1; fi`,
+    `t="$F.tmp.$$"; if cat > "$t" && mv -f "$t" "$F"; then ${say('textfile written')}; else rm -f "$t"; exit 1; fi`,
   );
 }
