@@ -8,9 +8,19 @@ export const CHUNK = 256 * 1024;
 export const SMALL_FILE = CHUNK / 2;
 export const PIECE = 1024 * 1024;
 
+/** Opens a source file; failing, says which file and why (`cannot read a/b: permission denied`). */
+export function openSource(abs: string, e: SourceEntry): number {
+  try {
+    return openSync(abs, 'r');
+  } catch (err) {
+    const reason = ((err as Error).message.split(',')[0] ?? '').replace(/^[A-Z]+: /, '');
+    throw new Error(`cannot read ${e.path}: ${reason || (err as NodeJS.ErrnoException).code}`, { cause: err });
+  }
+}
+
 /** Reads a file of known size in chunks (one read for small files); a size change is an error. */
 export function readFileChunks(abs: string, e: SourceEntry, onChunk: (b: Buffer) => void): void {
-  const fd = openSync(abs, 'r');
+  const fd = openSource(abs, e);
   try {
     const size = fstatSync(fd).size;
     if (size !== e.size) throw new Error(`${e.path} changed while it was being uploaded (size ${e.size} -> ${size}); run the deploy again`);

@@ -5,12 +5,12 @@
  *   .ee-deploy/manifests/<id>       the new release's manifest (release/manifest.ts)
  */
 import { createHash, type Hash } from 'node:crypto';
-import { fstatSync, openSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { layout } from '../remote/layout.js';
 import type { LocalTree } from './local-tree.js';
 import { contentHash, hashDigestToManifest, serializeManifest } from './manifest.js';
-import { CHUNK, closeQuietly, PIECE, readFully, SMALL_FILE } from './read-file.js';
+import { CHUNK, closeQuietly, openSource, PIECE, readFully, SMALL_FILE } from './read-file.js';
 import type { SourceEntry } from './scan.js';
 import { END_OF_ARCHIVE, padding, tarHeader, writeTarHeader, type TarHeader } from './tar-writer.js';
 
@@ -128,7 +128,7 @@ export class ReleaseArchive extends Readable {
         this.sentBytes += e.size;
         this.sentFiles++;
         const known = local.hashes.get(e.path);
-        const fd = openSync(local.abs(e.path), 'r');
+        const fd = openSource(local.abs(e.path), e);
         try {
           const actual = fstatSync(fd).size;
           if (actual !== e.size) throw new Error(`${e.path} changed while it was being uploaded (size ${e.size} -> ${actual}); run the deploy again`);

@@ -167,6 +167,10 @@ export class UploadPlan<T> {
       for (let i = 0; i < g.members.length; i += limit) {
         const batch = g.members.slice(i, i + limit);
         const src = this.archive(g);
+        // a local cause (a file unreadable or changing while read) ends the stream early; the
+        // server's tar then fails too, but the local cause is the one worth reporting
+        let local: Error | undefined;
+        src.once('error', (e) => (local ??= e));
         const streams: Readable[] = batch.length === 1 ? [src] : fanout(src, batch.length);
         await Promise.all(
           batch.map((key, j) =>
@@ -175,8 +179,16 @@ export class UploadPlan<T> {
               try {
                 return await exec(a);
               } catch (e) {
+                if (local) throw local;
                 if (!g.base || !isTarFailure(e)) throw e;
-                return await exec({ stdin: this.archive({ gzip: g.gzip }), gzip: g.gzip !== false, rootArchive: true });
+                const full = this.archive({ gzip: g.gzip });
+                let localRetry: Error | undefined;
+                full.once('error', (err) => (localRetry ??= err));
+                try {
+                  return await exec({ stdin: full, gzip: g.gzip !== false, rootArchive: true });
+                } catch (e2) {
+                  throw localRetry ?? e2;
+                }
               }
             }),
           ),
