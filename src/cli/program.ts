@@ -11,6 +11,8 @@ import { register as registerNotify } from './commands/notify.js';
 import { register as registerReleases } from './commands/releases.js';
 import { register as registerRollback } from './commands/rollback.js';
 import { register as registerUnlock } from './commands/unlock.js';
+import { register as registerWatch } from './commands/watch.js';
+import { register as registerWebhook } from './commands/webhook.js';
 
 export const VERSION = '0.1.0';
 
@@ -37,6 +39,8 @@ Examples:
   ee-deploy releases / history                   what is on the servers, who deployed what
   ee-deploy lock -m "incident" / unlock          freeze and unfreeze deploys
   ee-deploy maintenance on -m "back at 2pm"      503 page on (off / status)
+  ee-deploy watch -e production                  deploy whenever main moves (pull mode)
+  ee-deploy webhook -e production                deploy on GitHub/GitLab pushes
 
 Exit codes: 0 ok, 1 failed (hosts back where they were), 2 usage/config, 3 connection/host key,
 4 locked, 5 failed and rollback failed (needs a human), 130 interrupted.`,
@@ -44,6 +48,6 @@ Exit codes: 0 ok, 1 failed (hosts back where they were), 2 usage/config, 3 conne
   program.configureOutput({
     writeErr: (s) => process.stderr.write(s.startsWith('error:') ? s : s),
   });
-  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify, registerMetrics]) register(program);
+  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify, registerMetrics, registerWatch, registerWebhook]) register(program);
   return program;
 }

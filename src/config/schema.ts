@@ -290,6 +290,14 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    // `ee-deploy webhook`: the shared secret GitHub signs with / GitLab sends as its token
+    webhook: z
+      .object({
+        secret: z.string().min(16, 'webhook.secret must be at least 16 characters (e.g. `openssl rand -hex 32`)'),
+        branch: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     environments: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'environment names are letters, digits, _ . -'), environmentSchema).refine((e) => Object.keys(e).length > 0, {
       message: 'at least one environment is required',
     }),
