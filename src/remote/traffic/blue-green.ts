@@ -144,7 +144,7 @@ function shWord(line: string): string {
 
 /** Is the process on `port` still alive (it may exit right after starting)? `@@ee bg alive 0|1` + the log tail on death. */
 export function blueGreenAliveScript(root: string, port: number): Cmd {
-  return script(vars(root, port), ABS, ALIVE, `if alive "$EE_PORT"; then echo "${BG_MARK} alive 1"; else echo "${BG_MARK} alive 0"; tail -n 5 "$P.log" 2>/dev/null >&2; fi`);
+  return script(vars(root, port), ABS, ALIVE, `if alive "$EE_PORT"; then echo "${BG_MARK} alive 1"; else echo "${BG_MARK} alive 0"; tail -n 5 "$P.log" >&2 2>/dev/null; fi`);
 }
 
 /** Runs `stop` for the process on `port` now (cancelling a delayed stop), waits up to ~10 s for it to exit. */
