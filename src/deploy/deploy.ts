@@ -24,7 +24,7 @@ import { userOutput } from '../remote/protocol.js';
 import { layout } from '../remote/layout.js';
 import { newReleaseId } from '../remote/release-id.js';
 import type { RunOptions } from './context.js';
-import { gitInfo, machineName, performer, type GitInfo } from './identity.js';
+import { gitInfo, machineName, performer, revisionOf, type GitInfo } from './identity.js';
 import { runLocalCommand } from './local-steps.js';
 import { previousRelease } from './plan.js';
 import { execChecked, tail } from './remote.js';
@@ -112,7 +112,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   const started = Date.now();
   const hosts = o.hosts ?? config.hosts;
   // two `git` processes: they run while the source is scanned and the hosts connect
-  const identity = Promise.all([performer(config.dir, o.env), gitInfo(config.dir)]);
+  const identity = Promise.all([performer(config.dir, o.env), gitInfo(config.sourceDir)]);
   const warnings: string[] = [];
   reporter.info(`deploying ${config.project} to ${config.envName} (${hosts.map((h) => h.id).join(', ')})${o.dryRun ? ' [dry run]' : ''}`);
 
@@ -128,7 +128,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     throw e;
   });
   const [user, git] = await identity;
-  const revision = git.sha ?? treeFingerprint(tree);
+  const revision = revisionOf(git, treeFingerprint(tree));
 
   const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, manifests: knownManifests(), transports });
   const allIds = sessions.hosts.flatMap((s) => s.state.releases.map((r) => r.id));
@@ -222,8 +222,8 @@ async function promote(o: DeployOptions): Promise<DeployResult> {
       // under the same id, but only from the very same source
       reporter.info(`${missing.map((s) => s.host.id).join(', ')}: release ${id} is not prepared there; uploading it from ${config.sourceDir}`);
       tree = await buildSource(o);
-      const git = await gitInfo(config.dir);
-      const revision = git.sha ?? treeFingerprint(tree);
+      const git = await gitInfo(config.sourceDir);
+      const revision = revisionOf(git, treeFingerprint(tree));
       if (!o.dryRun && record.commit && revision !== record.commit) {
         throw new UsageError(`cannot prepare ${id} on ${missing.map((s) => s.host.id).join(', ')}: the local source is at ${revision.slice(0, 12)} but the canary runs ${record.commit.slice(0, 12)}; check out that commit, or deploy afresh`);
       }

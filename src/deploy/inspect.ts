@@ -106,3 +106,19 @@ export async function unlockHosts(config: ResolvedConfig, hosts: ResolvedHost[],
 export function sortedReleases(v: HostView): string[] {
   return (v.state?.releases ?? []).map((r) => r.id).sort(compareReleaseIds);
 }
+
+/**
+ * Who made each release: the user of the first deploy record of its id, whatever its status, so
+ * a release that failed its checks (BAD_RELEASE) names its deployer too. `history` is oldest first.
+ */
+export function releaseAuthors(history: HistoryRecord[]): Map<string, string> {
+  const who = new Map<string, string>();
+  for (const h of history) if (h.action === 'deploy' && h.user && !who.has(h.id)) who.set(h.id, h.user);
+  return who;
+}
+
+/** a REVISION for a table: a commit as 12 hex digits, anything else (`content-<hex>`) whole */
+export function shortRevision(rev: string | undefined): string {
+  if (!rev) return '';
+  return /^[0-9a-f]{40,64}$/.test(rev) ? rev.slice(0, 12) : rev;
+}

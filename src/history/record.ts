@@ -69,8 +69,9 @@ export function parseHistory(text: string): HistoryRecord[] {
   return out;
 }
 
+/** Capistrano's line, with the full commit as Capistrano writes it */
 export function deployedLine(o: { branch?: string; sha?: string; release: string; user: string }): string {
-  return `Branch ${o.branch ?? 'HEAD'} (at ${o.sha ? o.sha.slice(0, 7) : 'unknown'}) deployed as release ${o.release} by ${o.user}`;
+  return `Branch ${o.branch ?? 'HEAD'} (at ${o.sha ?? 'unknown'}) deployed as release ${o.release} by ${o.user}`;
 }
 
 export function rolledBackLine(o: { user: string; release: string }): string {

@@ -8,7 +8,7 @@ import { readFileSync, readlinkSync, readdirSync, utimesSync, writeFileSync } fr
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capProject, type CapProject } from '../helpers/capistrano.js';
-import { cli, jsonDoc, revisionsLog } from '../helpers/deploy-env.js';
+import { cli, historyRecords, jsonDoc, revisionsLog } from '../helpers/deploy-env.js';
 import { makeProject } from '../helpers/cli.js';
 import { startSshd, type SshdFixture } from '../helpers/sshd.js';
 
@@ -69,6 +69,11 @@ describe('a tree Capistrano wrote, used by ee-deploy', () => {
     const host = jsonDoc(r.stdout).hosts[0];
     expect(host.current).toBe(capV2);
     expect(host.releases.filter((x: { current: boolean }) => x.current).map((x: { id: string }) => x.id)).toEqual([capV2]);
+    // Capistrano's REVISION is read as the commit
+    expect(host.releases.find((x: { id: string }) => x.id === capV2).commit).toMatch(/^[0-9a-f]{40}$/);
+    const c = await run('check', '--json');
+    expect(c.code, c.stderr).toBe(0);
+    expect(jsonDoc(c.stdout).hosts[0].current).toBe(capV2);
   });
 
   it('ee-deploy rollback goes back to the previous Capistrano release', async () => {
@@ -78,6 +83,10 @@ describe('a tree Capistrano wrote, used by ee-deploy', () => {
     expect(served()).toBe('v1\n');
     expect(linkTarget()).toBe(`releases/${capV1}`);
     expect(revisionsLog(root).at(-1)).toMatch(new RegExp(`rolled back to release ${capV1}$`));
+    expect(historyRecords(root).at(-1)).toMatchObject({ action: 'rollback', id: capV1, from: capV2 });
+    const h = await run('history', '--json');
+    expect(h.code, h.stderr).toBe(0);
+    expect(JSON.stringify(jsonDoc(h.stdout))).not.toContain(path.join(root, 'releases'));
   });
 
   it('ee-deploy deploy: a plain timestamp id and the full 40-hex commit from the source dir', async () => {

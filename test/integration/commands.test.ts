@@ -46,8 +46,8 @@ describe('releases', () => {
     expect(lines[0]).toBe('web1');
     expect(lines[1]).toMatch(/^\s+release\s+commit\s+who\s+when\s+size$/);
     // newest first
-    expect(lines[2]).toMatch(new RegExp(`^\\s+${ids[1]}\\s+[0-9a-f]{12}\\s+alice\\s+\\d{4}-\\d\\d-\\d\\dT\\S+\\s+\\d+\\.\\d KiB$`));
-    expect(lines[3]).toMatch(new RegExp(`^\\s+\\*\\s+${ids[0]}\\s+[0-9a-f]{12}\\s+alice\\s`));
+    expect(lines[2]).toMatch(new RegExp(`^\\s+${ids[1]}\\s+content-[0-9a-f]{16}\\s+alice\\s+\\d{4}-\\d\\d-\\d\\dT\\S+\\s+\\d+\\.\\d KiB$`));
+    expect(lines[3]).toMatch(new RegExp(`^\\s+\\*\\s+${ids[0]}\\s+content-[0-9a-f]{16}\\s+alice\\s`));
     expect(lines[4]).toBe('web2');
     expect(lines[6]).toMatch(new RegExp(`^\\s+!\\s+${ids[1]}\\s`));
     expect(r.stdout).toContain('* = current, ! = BAD_RELEASE (skipped by rollback)');
@@ -63,7 +63,7 @@ describe('releases', () => {
     const web2 = doc.hosts[1];
     expect(web2).toMatchObject({ ok: true, current: ids[0] });
     expect(web2.releases).toEqual([
-      expect.objectContaining({ id: ids[1], current: false, bad: true, user: 'alice', commit: expect.stringMatching(/^[0-9a-f]{40}$/), size_kb: expect.any(Number) }),
+      expect.objectContaining({ id: ids[1], current: false, bad: true, user: 'alice', commit: expect.stringMatching(/^content-[0-9a-f]{16}$/), size_kb: expect.any(Number) }),
       expect.objectContaining({ id: ids[0], current: true, bad: false, user: 'alice' }),
     ]);
   });
@@ -87,9 +87,9 @@ describe('history', () => {
     // two per-host rollbacks (web1 only), the fleet rollback, two deploys
     expect(rows).toHaveLength(5);
     expect(rows[0]).toMatch(new RegExp(`${ids[0]}\\s+rollback\\s+success\\s+\\S+\\s+alice\\s.*\\[web1\\]$`));
-    expect(rows[2]).toMatch(new RegExp(`${ids[0]}\\s+rollback\\s+success\\s+\\S+\\s+alice\\s+[0-9a-f]{12}\\s+undo second$`));
-    expect(rows[3]).toMatch(new RegExp(`${ids[1]}\\s+deploy\\s+success\\s+\\S+\\s+alice\\s+[0-9a-f]{12}\\s+second$`));
-    expect(rows[4]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ\\s+${ids[0]}\\s+deploy\\s+success\\s+\\d+(ms|\\.\\d+s)\\s+alice\\s+[0-9a-f]{12}\\s+first$`));
+    expect(rows[2]).toMatch(new RegExp(`${ids[0]}\\s+rollback\\s+success\\s+\\S+\\s+alice\\s+content-[0-9a-f]{16}\\s+undo second$`));
+    expect(rows[3]).toMatch(new RegExp(`${ids[1]}\\s+deploy\\s+success\\s+\\S+\\s+alice\\s+content-[0-9a-f]{16}\\s+second$`));
+    expect(rows[4]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ\\s+${ids[0]}\\s+deploy\\s+success\\s+\\d+(ms|\\.\\d+s)\\s+alice\\s+content-[0-9a-f]{16}\\s+first$`));
   });
 
   it('--json, with -n', async () => {

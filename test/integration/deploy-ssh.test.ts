@@ -58,13 +58,13 @@ describe('deploy over ssh', () => {
     for (const file of ['.env', 'config/db.yml']) expect(statSync(path.join(root, 'shared', file)).isFile()).toBe(true);
     expect(realpathSync(path.join(rel, 'storage'))).toBe(realpathSync(path.join(root, 'shared/storage')));
 
-    // REVISION: a content hash (not a git checkout); REVISION_TIME: an ISO time
+    // REVISION: a content hash that cannot pass for a commit (not a git checkout); REVISION_TIME: an ISO time
     const revision = readFileSync(path.join(rel, 'REVISION'), 'utf8').trim();
-    expect(revision).toMatch(/^[0-9a-f]{40}$/);
+    expect(revision).toMatch(/^content-[0-9a-f]{16}$/);
     expect(Date.parse(readFileSync(path.join(rel, 'REVISION_TIME'), 'utf8').trim())).not.toBeNaN();
 
     // revisions.log in Capistrano's wording
-    expect(revisionsLog(root)).toEqual([`Branch HEAD (at ${revision.slice(0, 7)}) deployed as release ${id} by alice`]);
+    expect(revisionsLog(root)).toEqual([`Branch HEAD (at ${revision}) deployed as release ${id} by alice`]);
     // history.jsonl
     const hist = historyRecords(root);
     expect(hist).toHaveLength(1);
@@ -195,7 +195,7 @@ describe('git metadata', () => {
     expect(r.code, r.stderr).toBe(0);
     const id = current(root)!;
     expect(readFileSync(path.join(root, 'releases', id, 'REVISION'), 'utf8')).toBe(`${sha}\n`);
-    expect(revisionsLog(root)).toEqual([`Branch main (at ${sha.slice(0, 7)}) deployed as release ${id} by Bob Builder`]);
+    expect(revisionsLog(root)).toEqual([`Branch main (at ${sha}) deployed as release ${id} by Bob Builder`]);
     expect(historyRecords(root)[0]).toMatchObject({ commit: sha, branch: 'main', user: 'Bob Builder' });
     expect(jsonDoc(r.stdout)).toMatchObject({ commit: sha, user: 'Bob Builder' });
     // in CI the CI actor wins

@@ -36,20 +36,30 @@ describe('release ids', () => {
     expect(timestampId(at('2026-01-02T03:04:05+02:00'))).toBe('20260102010405');
   });
 
-  it('newReleaseId: the timestamp, a suffix only on collision, never older than the newest', () => {
+  it('newReleaseId: the timestamp alone, the next free second on collision, never older than the newest', () => {
     const t = at('2026-11-22T09:30:00Z');
     expect(newReleaseId([], t)).toBe('20261122093000');
     expect(newReleaseId(['20261121170000'], t)).toBe('20261122093000');
-    expect(newReleaseId(['20261122093000'], t)).toBe('20261122093000-1');
-    expect(newReleaseId(['20261122093000', '20261122093000-1'], t)).toBe('20261122093000-2');
+    expect(newReleaseId(['20261122093000'], t)).toBe('20261122093001');
+    expect(newReleaseId(['20261122093000', '20261122093001'], t)).toBe('20261122093002');
     // a gap left by a pruned release is not reused: the new id sorts after every existing one
-    expect(newReleaseId(['20261122093000', '20261122093000-5'], t)).toBe('20261122093000-6');
-    expect(newReleaseId(['20261122093000-9'], t)).toBe('20261122093000-10');
+    expect(newReleaseId(['20261122093000', '20261122093005'], t)).toBe('20261122093006');
+    // carries over minutes, days, years
+    expect(newReleaseId(['20261231235959'], at('2026-12-31T23:59:59Z'))).toBe('20270101000000');
+    // a suffixed id an older version made: the second after its stem
+    expect(newReleaseId(['20261122093000-9'], t)).toBe('20261122093001');
     // this machine's clock is behind the one that made the newest release
-    expect(newReleaseId(['20261122093005'], t)).toBe('20261122093005-1');
+    expect(newReleaseId(['20261122093005'], t)).toBe('20261122093006');
     // junk names in releases/ are ignored
     expect(newReleaseId(['lost+found', 'tmp'], t)).toBe('20261122093000');
-    expect(() => newReleaseId(['20261122093000-9999'], t)).toThrow(/no free release id/);
+    // a 14-digit name that is no real time still gets an id after it
+    expect(newReleaseId(['20261399999999'], t)).toBe('20261400000000');
+    expect(() => newReleaseId(['99999999999999'], t)).toThrow(/no free release id/);
+    for (let i = 0, ids: string[] = []; i < 5; i++) {
+      const id = newReleaseId(ids, t);
+      expect(id).toMatch(/^\d{14}$/);
+      ids.push(id);
+    }
   });
 
   it('compares by time, then by suffix as a number', () => {

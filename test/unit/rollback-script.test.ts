@@ -58,6 +58,17 @@ describe('rollbackScript', () => {
     expect(readFileSync(path.join(root, 'revisions.log'), 'utf8')).toBe('alice rolled back to release 20260101000000-10\n');
   });
 
+  it('reads an absolute current link (Capistrano writes them) and writes a relative one', () => {
+    const ids = ['20260101000000', '20260102000000', '20260103000000'];
+    const root = layout(ids, '20260103000000');
+    rmSync(path.join(root, 'current'));
+    symlinkSync(path.join(root, 'releases', '20260103000000'), path.join(root, 'current'));
+    const r = run(root);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('@@ee plan 20260103000000 20260102000000');
+    expect(cur(root)).toBe('releases/20260102000000');
+  });
+
   it('a named release, even a bad one (its marker is cleared); hooks see the release', () => {
     const root = layout(['20260101000000', '20260102000000', '20260103000000'], '20260103000000', ['20260101000000']);
     const r = run(root, { release: '20260101000000', hooks: ['echo "hook $EE_RELEASE from $EE_PREVIOUS_RELEASE in $(basename "$(pwd -P)") for $EE_PROJECT"'] });

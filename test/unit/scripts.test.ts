@@ -3,7 +3,7 @@
  * servers) against a temp dir: what each leaves behind on success and on failure.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -142,6 +142,27 @@ describe('open', () => {
       { id: A, bad: false, revision: `rev-${A}` },
       { id: B, bad: true, revision: `rev-${B}` },
     ]);
+  });
+  it('reads an absolute current link (as Capistrano writes it), and relative spellings, as the release', () => {
+    open();
+    for (const id of [A, B]) expect(prep(id).code).toBe(0);
+    const st = (target: string) => {
+      rmSync(rel('current'), { force: true });
+      symlinkSync(target, rel('current'));
+      return parseState(sh(openScript(root, { readOnly: true })).stdout).current;
+    };
+    expect(st(rel('releases', B))).toBe(B);
+    expect(st(`./releases/${A}/`)).toBe(A);
+    // the same directory through another path (deploy_to reached through a symlink)
+    symlinkSync(root, path.join(tmp, 'via-link'));
+    expect(st(path.join(tmp, 'via-link', 'releases', A))).toBe(A);
+    // a link outside this root stays what it is: no release of ours is current
+    mkdirSync(path.join(tmp, 'elsewhere', 'releases', A), { recursive: true });
+    expect(st(path.join(tmp, 'elsewhere', 'releases', A))).toBe(path.join(tmp, 'elsewhere', 'releases', A));
+    // pruning and failed-release removal never touch the release an absolute link points at
+    st(rel('releases', A));
+    expect(sh(finishScript({ root, prune: [A], removeRelease: A })).code).toBe(0);
+    expect(ids()).toEqual([A, B]);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatDuration } from '../../config/duration.js';
-import { inspectHosts } from '../../deploy/inspect.js';
+import { inspectHosts, shortRevision } from '../../deploy/inspect.js';
 import type { HistoryRecord } from '../../history/record.js';
 import { UsageError } from '../../errors.js';
 import { globalOptions, isInteractive, loadConfig, printJson, selectHosts } from '../context.js';
@@ -47,7 +47,7 @@ export const run = async (project: string | undefined, opts: { limit: string }, 
         process.stdout.write(
           table(
             ['started', 'release', 'action', 'status', 'duration', 'who', 'commit', 'message'],
-            entries.map((e) => [e.started.replace(/\.\d+Z$/, 'Z'), e.id, e.action, e.status === 'canary' && e.canary ? `canary (${e.canary.join(',')})` : e.promote ? `${e.status} (promote)` : e.status, formatDuration(e.duration_ms), e.user, (e.commit ?? '').slice(0, 12), [e.message, e.error].filter(Boolean).join(' — ') + (views.length > 1 && e.on.length < views.length ? ` [${e.on.join(',')}]` : '')]),
+            entries.map((e) => [e.started.replace(/\.\d+Z$/, 'Z'), e.id, e.action, e.status === 'canary' && e.canary ? `canary (${e.canary.join(',')})` : e.promote ? `${e.status} (promote)` : e.status, formatDuration(e.duration_ms), e.user, shortRevision(e.commit), [e.message, e.error].filter(Boolean).join(' — ') + (views.length > 1 && e.on.length < views.length ? ` [${e.on.join(',')}]` : '')]),
           ),
         );
     }

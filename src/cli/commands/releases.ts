@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { inspectHosts, sortedReleases } from '../../deploy/inspect.js';
+import { inspectHosts, releaseAuthors, shortRevision, sortedReleases } from '../../deploy/inspect.js';
 import { formatBytes } from '../../deploy/deploy.js';
 import { globalOptions, isInteractive, loadConfig, printJson, selectHosts } from '../context.js';
 import { runCommand } from '../run.js';
@@ -25,8 +25,7 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
     const config = loadConfig(o, project);
     const views = await inspectHosts(config, selectHosts(config, o), { interactive: isInteractive(), historyLimit: 200 });
     const hosts = views.map((v) => {
-      const who = new Map<string, string>();
-      for (const h of v.history) if (h.action === 'deploy' && (h.status === 'success' || h.status === 'canary') && !who.has(h.id)) who.set(h.id, h.user);
+      const who = releaseAuthors(v.history);
       return {
         host: v.host,
         ok: v.ok,
@@ -52,7 +51,7 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
           process.stdout.write(
             table(
               ['', 'release', 'commit', 'who', 'when', 'size'],
-              h.releases.map((r) => [r.current ? '*' : r.bad ? '!' : '', r.id, (r.commit ?? '').slice(0, 12), r.user ?? '', r.time ?? '', r.size_kb !== undefined ? formatBytes(r.size_kb * 1024) : '']),
+              h.releases.map((r) => [r.current ? '*' : r.bad ? '!' : '', r.id, shortRevision(r.commit), r.user ?? '', r.time ?? '', r.size_kb !== undefined ? formatBytes(r.size_kb * 1024) : '']),
               '  ',
             ),
           );

@@ -33,5 +33,11 @@ export function baseVars(root: string): Vars {
  */
 export const DISCARD = `discard() { mkdir -p "$TRASH" 2>/dev/null; t="$TRASH/\${1##*/}.$$"; if mv "$1" "$t" 2>/dev/null; then rm -rf "$t"; else rm -rf "$1"; fi; }`;
 
-/** `cur`: the release `current` points at, as `releases/<id>` (empty when there is none) */
-export const READ_CURRENT = `cur=$(readlink "$CURRENT" 2>/dev/null || true)`;
+/**
+ * `cur`: the release `current` points at, as `releases/<id>` (empty when there is none).
+ * Capistrano writes an absolute link (`<deploy_to>/releases/<id>`), ee-deploy a relative one: an
+ * absolute link, or a relative one spelled differently (`./releases/<id>/`), to a directory of this
+ * root's releases/ reads as `releases/<id>` (`-ef`: the same directory even when deploy_to is reached through another path).
+ * Anything else is left as it is, for the caller to report.
+ */
+export const READ_CURRENT = `cur=$(readlink "$CURRENT" 2>/dev/null || true); case $cur in '') ;; *) case $cur in /*) t=$cur ;; *) t="$R/$cur" ;; esac; c=\${cur%/}; c=\${c##*/}; case $c in ''|.|..) ;; *) [ "$t" -ef "$RELEASES/$c" ] && cur="releases/$c" ;; esac ;; esac`;

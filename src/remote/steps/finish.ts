@@ -5,7 +5,7 @@
 import { hasTag, MARK } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
 import { assertReleaseId } from '../release-id.js';
-import { baseVars, DISCARD, type Vars } from './common.js';
+import { baseVars, DISCARD, READ_CURRENT, type Vars } from './common.js';
 import { RELEASE } from './lock.js';
 import { parsePruned, pruneLines } from './prune.js';
 
@@ -40,7 +40,7 @@ export function finishScript(o: {
   if (o.removeRelease) {
     vars.RM_ID = assertReleaseId(o.removeRelease);
     // also an upload that was cut off (its prepare script killed before it could clean up)
-    body.push(`cur=$(readlink "$CURRENT" 2>/dev/null || true); [ "$cur" = "releases/$RM_ID" ] || { discard "$RELEASES/$RM_ID"; rm -f "$MANIFESTS/$RM_ID"; }; rm -f "$PENDING/$RM_ID"; rm -rf "$STAGING/$RM_ID"`);
+    body.push(`${READ_CURRENT}; [ "$cur" = "releases/$RM_ID" ] || { discard "$RELEASES/$RM_ID"; rm -f "$MANIFESTS/$RM_ID"; }; rm -f "$PENDING/$RM_ID"; rm -rf "$STAGING/$RM_ID"`);
   }
   body.push(...pruneLines(o.prune ?? [], vars));
   if (o.unlockToken) body.push(RELEASE);

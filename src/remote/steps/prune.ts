@@ -6,7 +6,7 @@
  */
 import { say, tagged } from '../protocol.js';
 import { assertReleaseId, compareReleaseIds } from '../release-id.js';
-import type { Vars } from './common.js';
+import { READ_CURRENT, type Vars } from './common.js';
 
 /**
  * Releases to delete so that `keep` remain, oldest first. The current release and anything in
@@ -23,7 +23,7 @@ export function selectPrune(ids: string[], keep: number, current: string | undef
 export function pruneLines(ids: string[], vars: Vars): string[] {
   return ids.map((id, i) => {
     vars[`P${i}`] = assertReleaseId(id);
-    return `cur=$(readlink "$CURRENT" 2>/dev/null || true); [ "$cur" = "releases/$P${i}" ] || { discard "$RELEASES/$P${i}"; [ -e "$RELEASES/$P${i}" ] || { rm -f "$MANIFESTS/$P${i}"; ${say(`pruned $P${i}`)}; }; }`;
+    return `${READ_CURRENT}; [ "$cur" = "releases/$P${i}" ] || { discard "$RELEASES/$P${i}"; [ -e "$RELEASES/$P${i}" ] || { rm -f "$MANIFESTS/$P${i}"; ${say(`pruned $P${i}`)}; }; }`;
   });
 }
 

@@ -12,7 +12,7 @@
 import { hasTag, MARK, tags } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
 import { assertReleaseId } from '../release-id.js';
-import { baseVars, type Vars } from './common.js';
+import { baseVars, READ_CURRENT, type Vars } from './common.js';
 import { hookLines } from './hooks.js';
 import { RELEASE, TAKE, WRITE_INFO } from './lock.js';
 import { atomicSwitchLines } from './switch.js';
@@ -47,7 +47,7 @@ export function rollbackScript(o: {
     `${TAKE} || { echo "${MARK} fallback lock"; exit 0; }`,
     `fallback() { rm -rf "$LOCK"; echo "${MARK} fallback $1"; exit 0; }`,
     `${WRITE_INFO} || fallback lockinfo`,
-    `cur=$(readlink "$CURRENT" 2>/dev/null || true); cur=\${cur#releases/}`,
+    `${READ_CURRENT}; cur=\${cur#releases/}`,
     `case $cur in ${ID_PATTERN}) ;; *) fallback current ;; esac`,
     `older() { a=\${1%%-*}; b=\${2%%-*}; [ "$a" -lt "$b" ] && return 0; [ "$a" -gt "$b" ] && return 1; x=0; y=0; case $1 in *-*) x=\${1#*-} ;; esac; case $2 in *-*) y=\${2#*-} ;; esac; [ "$x" -lt "$y" ]; }`,
     `to=`,
