@@ -364,3 +364,37 @@ describe('notify --test and secrets', () => {
     expect(svc.pd.requests[0].json.payload.custom_details.error).toBe('hook failed: curl -H "DD-API-KEY: ***" token=*** ***');
   });
 });
+
+describe('ee-deploy notify --test (the CLI)', () => {
+  it('lists every new channel as ok, exits 0, and prints no secret', async () => {
+    const { makeProject, runCli } = await import('../helpers/cli.js');
+    svc.jira.routes['/_edge/tenant_info'] = { body: { cloudId: CLOUD_ID } };
+    svc.jira.routes['/oauth/token'] = { body: { access_token: ACCESS_TOKEN, expires_in: 3600 } };
+    const env = { TEAMS_SIG: S.teamsSig, GCHAT_TOKEN: S.gchatToken, PD_KEY: S.pdKey, DD_KEY: S.ddKey, TW_TOKEN: S.twToken, JIRA_SECRET: S.jiraSecret };
+    const p = makeProject(`project: shop
+notifications:
+  timeout: 2s
+  teams: { webhook_url: "https://x.logic.azure.com/workflows/1/triggers/manual/paths/invoke?sig=\${TEAMS_SIG}", api_url: "${svc.teams.url}" }
+  google_chat: { webhook_url: "https://chat.googleapis.com/v1/spaces/A/messages?key=k&token=\${GCHAT_TOKEN}", api_url: "${svc.gchat.url}", envs: [elsewhere] }
+  pagerduty: { routing_key: "\${PD_KEY}", api_url: "${svc.pd.url}" }
+  datadog: { api_key: "\${DD_KEY}", site: us5.datadoghq.com, api_url: "${svc.dd.url}" }
+  sms: { account_sid: ${SID}, auth_token: "\${TW_TOKEN}", from: "+15550000001", to: "+15550000002", api_url: "${svc.twilio.url}" }
+  jira: { site: acme.atlassian.net, client_id: cid, client_secret: "\${JIRA_SECRET}", api_url: "${svc.jira.url}" }
+  escalate: { after: 2, to: [pagerduty, sms] }
+  suppress: 30m
+environments:
+  production: { hosts: [{ host: local, path: ./target }] }
+`);
+    const r = await runCli(['notify', '--test'], { cwd: p.dir, env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const c of ['teams', 'google_chat', 'pagerduty', 'datadog', 'sms', 'jira']) expect(r.stdout).toMatch(new RegExp(`^${c}\\s+ok\\s+1\\s`, 'm'));
+    for (const s of Object.values(env)) expect(r.stdout + r.stderr).not.toContain(s);
+    expect(svc.teams.requests).toHaveLength(1);
+    expect(svc.gchat.requests).toHaveLength(1);
+    expect(svc.pd.requests.map((x) => x.url)).toEqual(['/v2/change/enqueue']);
+    expect(svc.dd.requests[0].headers['dd-api-key']).toBe(S.ddKey);
+    expect(svc.twilio.requests).toHaveLength(1);
+    expect(svc.jira.requests.map((x) => x.url)).toEqual(['/_edge/tenant_info', '/oauth/token']);
+  });
+});
