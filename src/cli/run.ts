@@ -2,6 +2,7 @@
  * The one place errors become exit codes and messages (SPEC section 2): one line on stderr,
  * `error: ...`; with --json also a JSON document on stdout; a stack only with --verbose.
  */
+import { reportToGithub } from '../ci/github.js';
 import { redact, redactDeep } from '../config/secrets.js';
 import { EeError, ExitCode, InterruptedError } from '../errors.js';
 import { printJson, type GlobalOptions } from './context.js';
@@ -52,6 +53,8 @@ export function reportError(e: unknown, o: GlobalOptions, aborted = false): numb
     );
   }
   process.stderr.write(`error: ${message}\n`);
+  // under GitHub Actions: an annotation, the job summary, status in the step outputs
+  reportToGithub(undefined, { result: ee?.result, error: message, errorStream: o.json ? process.stderr : process.stdout });
   if (o.verbose && e instanceof Error && e.stack) process.stderr.write(redact(e.stack) + '\n');
   return code;
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { reportToGithub } from '../../ci/github.js';
 import { registerProject } from '../../config/registry.js';
 import { deploy } from '../../deploy/deploy.js';
 import { globalOptions, isInteractive, loadConfig, lockWaitMs, printJson, reporterFor, selectHosts } from '../context.js';
@@ -57,6 +58,7 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
     if (!o.dryRun) registerProject(config.project, config.file);
     await publishAfterRun(config, { dryRun: o.dryRun, interactive: isInteractive() });
     if (o.json) printJson(result);
+    reportToGithub('deploy', { result });
     return 0;
   });
 };

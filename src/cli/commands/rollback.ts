@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { reportToGithub } from '../../ci/github.js';
 import { rollback, type RollbackPlanEntry } from '../../deploy/rollback.js';
 import { UsageError } from '../../errors.js';
 import { isReleaseId } from '../../remote/release-id.js';
@@ -65,6 +66,7 @@ export const run = async (a: string | undefined, b: string | undefined, _opts: u
       reporter.stop();
       if (result.status !== 'cancelled') await publishAfterRun(config, { dryRun: o.dryRun, interactive });
       if (o.json) printJson(result);
+      if (result.status !== 'cancelled') reportToGithub('rollback', { result });
       return result.status === 'cancelled' ? 1 : 0;
     } finally {
       reporter.stop();
