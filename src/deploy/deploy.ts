@@ -676,8 +676,10 @@ async function finishAll(run: Run, status: HistoryStatus, durationMs: number, f:
       ...(run.canary ? { canary: run.canary } : {}),
       ...(run.promote ? { promote: true } : {}),
     };
-    const ids = [...new Set([...s.state.releases.map((r) => r.id), run.id])];
-    const prune = status === 'success' ? selectPrune(ids, keep, run.id) : [];
+    // after a success, and after a failure that left the host back on its previous release (the
+    // new one marked): marked releases do not count toward keep, so the last good one always stays
+    const releases = [...s.state.releases.filter((r) => r.id !== run.id), { id: run.id, bad: status !== 'success' }];
+    const prune = status === 'success' || (status === 'rolled_back' && run.switched.includes(s)) ? selectPrune(releases, keep, status === 'success' ? run.id : out.current) : [];
     const wasSwitched = run.switched.includes(s);
     const deployed = deployedLine({ branch: run.git.branch, sha: run.git.sha ?? run.revision, release: run.id, user: run.user });
     const r = await s.t

@@ -117,3 +117,34 @@ describe('rollback', () => {
     expect(isBad(root, ids[1])).toBe(false);
   });
 });
+
+describe('pruning with BAD_RELEASE releases', () => {
+  it('a run of failed deploys never prunes the last good release; marked ones go first, the newest marked one stays', async () => {
+    const r2 = path.join(tmp, 'srv', 'prune');
+    // an after_switch hook that fails while the release holds BROKEN: rolled back, marked BAD_RELEASE
+    const q = newProject({ hosts: [{ host: 'web1', path: r2 }], keep: 2, hooks: { after_switch: ['test ! -f BROKEN'] } });
+    const deploy = async (broken: boolean, expected: number) => {
+      if (broken) writeFileSync(path.join(q.app, 'BROKEN'), 'x\n');
+      else rmSync(path.join(q.app, 'BROKEN'), { force: true });
+      const r = await cli(f.home, q.dir, ['deploy']);
+      expect(r.code, r.stderr).toBe(expected);
+    };
+    await deploy(false, 0);
+    await deploy(false, 0);
+    const good = current(r2)!;
+    for (let i = 0; i < 4; i++) await deploy(true, 1);
+    // keep 2 counts good releases only: both stay, and the newest failed one for inspection
+    const all = releases(r2);
+    expect(all).toHaveLength(3);
+    expect(all.filter((id) => isBad(r2, id))).toEqual([all[2]]);
+    expect(current(r2)).toBe(good);
+    // a good deploy now: the newest 2 good ones, plus the newest marked one
+    await deploy(false, 0);
+    const after = releases(r2);
+    expect(after).toEqual([good, all[2], current(r2)]);
+    // rollback has somewhere to go: the last good release before, skipping the marked one
+    const rb = await cli(f.home, q.dir, ['rollback', '--yes']);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(current(r2)).toBe(good);
+  });
+});

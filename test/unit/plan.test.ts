@@ -26,16 +26,23 @@ describe('previousRelease', () => {
 });
 
 describe('selectPrune', () => {
+  const E = '20261124100000';
+  const F = '20261125100000';
   it.each([
-    ['keeps the newest', [A, B, C, D], 2, D, [], [A, B]],
-    ['nothing to do', [A, B], 5, B, [], []],
-    ['the current release is never pruned and counts toward keep', [A, B, C, D], 2, A, [], [B, C]],
-    ['keep 1 keeps only current', [A, B, C, D], 1, B, [], [A, C, D]],
-    ['protected releases count toward keep', [A, B, C, D], 2, D, [A], [B, C]],
-    ['oldest first, any input order', [D, B, A, C], 1, D, [], [A, B, C]],
-    ['suffixes sort as numbers', [C, C1, `${C}-2`, `${C}-10`], 2, `${C}-10`, [], [C, C1]],
-    ['an unknown current protects nothing extra', [A, B, C], 1, D, [], [A, B]],
-  ] as const)('%s', (_name, ids, keep, current, protect, expected) => {
-    expect(selectPrune([...ids], keep, current, [...protect])).toEqual(expected);
+    ['keeps the newest', [r(A), r(B), r(C), r(D)], 2, D, [A, B]],
+    ['nothing to do', [r(A), r(B)], 5, B, []],
+    ['the current release is never pruned (here beside the newest good ones)', [r(A), r(B), r(C), r(D)], 2, A, [B]],
+    ['keep 1: the newest good one and current', [r(A), r(B), r(C), r(D)], 1, B, [A, C]],
+    ['oldest first, any input order', [r(D), r(B), r(A), r(C)], 1, D, [A, B, C]],
+    ['suffixes sort as numbers', [r(C), r(C1), r(`${C}-2`), r(`${C}-10`)], 2, `${C}-10`, [C, C1]],
+    ['an unknown current protects nothing extra', [r(A), r(B), r(C)], 1, D, [A, B]],
+    // BAD_RELEASE releases do not count toward keep: a run of failed deploys never prunes the last good release
+    ['marked releases do not count; the newest marked one stays', [r(A), r(B, true), r(C, true), r(D, true), r(E)], 2, E, [B, C]],
+    ['after failed deploys, current on the last good one', [r(A), r(B), r(C, true), r(D, true), r(E, true)], 2, B, [C, D]],
+    ['marked releases go first, then the oldest good ones', [r(A), r(B, true), r(C), r(D, true), r(E), r(F)], 2, F, [B, A, C]],
+    ['a marked current stays', [r(A), r(B, true), r(C, true)], 1, B, []],
+    ['names that are no release id are never selected', [r('lost+found'), r('v1'), r(A), r(B)], 1, B, [A]],
+  ] as const)('%s', (_name, releases, keep, current, expected) => {
+    expect(selectPrune([...releases], keep, current)).toEqual(expected);
   });
 });

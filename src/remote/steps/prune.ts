@@ -1,22 +1,23 @@
 /**
- * The prune rule: after a successful deploy, keep the newest `keep_releases` releases (the
- * current one and any protected one always stay, and count toward `keep`); remove the rest,
- * oldest first. The client picks the ids (selectPrune); the finish step removes them with these
- * lines, re-checking on the server that none of them is current.
+ * The prune rule, after a deploy: keep the newest `keep_releases` releases without BAD_RELEASE,
+ * plus the current one, plus the newest marked one (for inspection); every other release goes,
+ * the other marked ones first, then the rest oldest first. So failed deploys, however many, never
+ * push the last good release out. The client picks the ids (selectPrune); the finish step removes
+ * them with these lines, re-checking on the server that none of them is current.
  */
 import { say, tagged } from '../protocol.js';
-import { assertReleaseId, compareReleaseIds } from '../release-id.js';
+import { assertReleaseId, compareReleaseIds, isReleaseId } from '../release-id.js';
 import { READ_CURRENT, type Vars } from './common.js';
 
-/**
- * Releases to delete so that `keep` remain, oldest first. The current release and anything in
- * `protect` are never pruned and count toward `keep`.
- */
-export function selectPrune(ids: string[], keep: number, current: string | undefined, protect: string[] = []): string[] {
-  const sorted = [...ids].sort(compareReleaseIds);
-  const keepSet = new Set<string>([...protect, ...(current ? [current] : [])].filter((x) => sorted.includes(x)));
-  for (let i = sorted.length - 1; i >= 0 && keepSet.size < keep; i--) keepSet.add(sorted[i]);
-  return sorted.filter((id) => !keepSet.has(id));
+/** Releases to delete, in the order to delete them (names that are no release id are never selected). */
+export function selectPrune(releases: { id: string; bad: boolean }[], keep: number, current: string | undefined): string[] {
+  const sorted = releases.filter((r) => isReleaseId(r.id)).sort((a, b) => compareReleaseIds(a.id, b.id));
+  const keepSet = new Set<string>(current ? [current] : []);
+  const good = sorted.filter((r) => !r.bad);
+  const bad = sorted.filter((r) => r.bad);
+  for (const r of good.slice(-Math.max(1, keep))) keepSet.add(r.id);
+  if (bad.length) keepSet.add(bad[bad.length - 1].id);
+  return [...bad, ...good].map((r) => r.id).filter((id) => !keepSet.has(id));
 }
 
 /** sh lines removing `ids` (never the one `current` points at); needs DISCARD. */
