@@ -5,6 +5,7 @@
 import { reportToGithub } from '../ci/github.js';
 import { redact, redactDeep } from '../config/secrets.js';
 import { EeError, ExitCode, InterruptedError } from '../errors.js';
+import { oneLine } from '../util/text.js';
 import { printJson, type GlobalOptions } from './context.js';
 
 export interface CommandContext {
@@ -57,8 +58,4 @@ export function reportError(e: unknown, o: GlobalOptions, aborted = false): numb
   reportToGithub(undefined, { result: ee?.result, error: message, errorStream: o.json ? process.stderr : process.stdout });
   if (o.verbose && e instanceof Error && e.stack) process.stderr.write(redact(e.stack) + '\n');
   return code;
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').trim();
 }

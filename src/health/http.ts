@@ -6,6 +6,8 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Agent, request } from 'undici';
 import type { HealthCheck } from '../config/schema.js';
+import { describeNetworkError } from '../util/net-errors.js';
+import { oneLine } from '../util/text.js';
 import { formatSeconds } from './backoff.js';
 
 /** at most this much of the body is read (and searched for `body_contains`) */
@@ -40,41 +42,6 @@ export function statusExpected(status: number, expected: number | number[] | und
 function expectedText(expected: number | number[] | undefined): string {
   if (expected === undefined) return '2xx';
   return Array.isArray(expected) ? expected.join(', ') : String(expected);
-}
-
-const NETWORK_CODES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'DNS lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  UND_ERR_SOCKET: 'connection closed',
-  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
-  UND_ERR_HEADERS_TIMEOUT: 'timed out waiting for the response headers',
-  UND_ERR_BODY_TIMEOUT: 'timed out reading the response body',
-};
-
-/** A one-line description of a request error (undici, TLS or socket). */
-export function describeHttpError(err: unknown): string {
-  let e: unknown = err;
-  // undici and fetch wrap the socket error in `cause`
-  for (let depth = 0; depth < 3 && e instanceof Error; depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code && NETWORK_CODES[code]) return NETWORK_CODES[code];
-    if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME|ALTNAME/.test(code)) return `TLS error: ${oneLine(e.message)} (${code})`;
-    if (e.cause === undefined) break;
-    e = e.cause;
-  }
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code ? `${oneLine(err.message)} (${code})` : oneLine(err.message);
-  }
-  return oneLine(String(err));
-}
-
-export function oneLine(s: string): string {
-  return s.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 }
 
 /** Run one attempt. Never throws: errors become a failed outcome (`aborted` when `signal` fired). */
@@ -128,7 +95,7 @@ export async function httpAttempt(check: HttpCheck, agent: Agent, timeoutMs: num
   } catch (err) {
     if (signal?.aborted) return { ok: false, detail: 'aborted', aborted: true };
     if (timedOut) return { ok: false, detail: `timed out after ${formatSeconds(timeoutMs)}` };
-    return { ok: false, detail: describeHttpError(err) };
+    return { ok: false, detail: describeNetworkError(err).message };
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);

@@ -14,12 +14,15 @@
 import type { HealthCheck, HealthDefaults } from '../config/schema.js';
 import type { Transport } from '../transport/types.js';
 import { redact } from '../config/secrets.js';
-import { abortError, backoffDelays, formatSeconds, resolveCheckSettings, sleep, type CheckSettings } from './backoff.js';
-import { createHttpAgent, httpAttempt, oneLine, type AttemptOutcome } from './http.js';
+import { backoffDelays, retry } from '../util/retry.js';
+import { oneLine } from '../util/text.js';
+import { abortError, formatSeconds, resolveCheckSettings, type CheckSettings } from './backoff.js';
+import { createHttpAgent, httpAttempt, type AttemptOutcome } from './http.js';
 import { scriptAttempt, type ScriptOutcome } from './script.js';
 
-export { backoffDelays, resolveCheckSettings, sleep, formatSeconds } from './backoff.js';
-export type { BackoffSettings, CheckSettings } from './backoff.js';
+export { resolveCheckSettings, formatSeconds } from './backoff.js';
+export { backoffDelays, type BackoffSettings } from '../util/retry.js';
+export type { CheckSettings } from './backoff.js';
 export { scriptCommand, lastLines } from './script.js';
 
 export interface HealthTarget {
@@ -144,23 +147,30 @@ async function attemptLoop(
   attempt: () => Promise<AttemptOutcome & { output?: string }>,
 ): Promise<Omit<CheckResult, 'kind'>> {
   const { signal } = ctx;
-  const delays = backoffDelays(settings.retries, settings.backoff, ctx.random);
   const attempts: AttemptRecord[] = [];
-  let last: ScriptOutcome = { ok: false, detail: 'not run' };
-  for (let i = 1; i <= settings.retries; i++) {
-    if (signal?.aborted) throw abortError(signal);
-    const startedAt = Date.now();
-    const t0 = performance.now();
-    last = await attempt();
-    if (last.aborted || signal?.aborted) throw abortError(signal);
-    const record: AttemptRecord = { attempt: i, ok: last.ok, startedAt, durationMs: Math.round(performance.now() - t0), detail: redact(oneLine(last.detail)) };
-    const willRetry = !last.ok && i < settings.retries;
-    if (willRetry) record.delayBeforeNextMs = delays[i - 1];
-    attempts.push(record);
-    ctx.onAttempt?.({ check: name, host, record, maxAttempts: settings.retries });
-    if (last.ok) break;
-    if (willRetry) await sleep(record.delayBeforeNextMs!, signal);
-  }
+  let startedAt = 0;
+  let t0 = 0;
+  const run = await retry<ScriptOutcome>({
+    delays: backoffDelays(settings.retries, settings.backoff, ctx.random),
+    signal,
+    attempt: async () => {
+      startedAt = Date.now();
+      t0 = performance.now();
+      const outcome = await attempt();
+      if (outcome.aborted) throw abortError(signal);
+      return outcome;
+    },
+    final: (outcome) => outcome.ok,
+    onAttempt: (outcome, n, nextDelayMs) => {
+      const record: AttemptRecord = { attempt: n, ok: outcome.ok, startedAt, durationMs: Math.round(performance.now() - t0), detail: redact(oneLine(outcome.detail)) };
+      if (nextDelayMs !== undefined) record.delayBeforeNextMs = nextDelayMs;
+      attempts.push(record);
+      ctx.onAttempt?.({ check: name, host, record, maxAttempts: settings.retries });
+    },
+  });
+  // an abort ends the checks at once: the caller rolls back
+  if (run.aborted) throw abortError(signal);
+  const last: ScriptOutcome = run.last ?? { ok: false, detail: 'not run' };
   const ok = last.ok;
   const result: Omit<CheckResult, 'kind'> = { name, ok, attempts };
   if (!ok) {

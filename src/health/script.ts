@@ -6,7 +6,8 @@ import type { Transport } from '../transport/types.js';
 import { type Cmd, cmd, lines, or, raw } from '../remote/shell.js';
 import { redact } from '../config/secrets.js';
 import { formatSeconds, abortError } from './backoff.js';
-import { oneLine, type AttemptOutcome } from './http.js';
+import { oneLine } from '../util/text.js';
+import type { AttemptOutcome } from './http.js';
 
 /** lines of combined output kept in a failed result */
 export const OUTPUT_TAIL_LINES = 20;

@@ -1,5 +1,6 @@
 /**
- * The retry engine shared by every channel, and the HTTP POST the webhook channels use.
+ * How every channel is attempted and retried (over the retry engine, util/retry.ts), and the HTTP
+ * POST the webhook channels use.
  *
  * Time budget per channel (documented in the README): each attempt gets at most
  * `notifications.timeout`; a 5xx response or a network error (refused, reset, DNS) is retried
@@ -11,7 +12,8 @@ import { Agent, request } from 'undici';
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import type { ChannelResult } from './event.js';
-import { sleep } from '../util/sleep.js';
+import { describeNetworkError as describeNetError } from '../util/net-errors.js';
+import { retry } from '../util/retry.js';
 
 export const RETRY_BACKOFF_MS = [200, 400] as const;
 /** below this much remaining budget a retry is not worth starting */
@@ -59,65 +61,46 @@ export async function runChannel(o: RunChannelOptions): Promise<ChannelResult> {
     durationMs: Math.round(performance.now() - start),
     ...(error !== undefined ? { error: cleanError(error, o.scrub) } : {}),
   });
-  let attempts = 0;
-  let last: AttemptOutcome = { ok: false, error: 'not sent', retryable: false };
-  for (let i = 0; i <= RETRY_BACKOFF_MS.length; i++) {
-    if (i > 0) {
-      await sleep(RETRY_BACKOFF_MS[i - 1], o.signal);
-      if (deadline - performance.now() < MIN_ATTEMPT_MS) break;
-    }
-    if (o.signal?.aborted) return result(false, attempts, attempts ? `aborted (last error: ${(last as { error: string }).error})` : 'aborted');
-    const timeoutMs = Math.max(1, Math.min(o.timeoutMs, Math.round(deadline - performance.now())));
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new Error('timeout')), timeoutMs);
-    const onAbort = () => ac.abort(new Error('aborted'));
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    attempts++;
-    try {
-      last = await o.attempt({ signal: ac.signal, timeoutMs, dispatcher: o.dispatcher });
-    } catch (e) {
-      last = { ok: false, error: e instanceof Error ? e.message : String(e), retryable: false };
-    } finally {
-      clearTimeout(timer);
-      o.signal?.removeEventListener('abort', onAbort);
-    }
-    if (!last.ok && ac.signal.aborted) {
-      last = o.signal?.aborted ? { ok: false, error: 'aborted', retryable: false } : { ok: false, error: `timed out after ${formatDuration(timeoutMs)}`, retryable: false };
-    }
-    if (last.ok) return result(true, attempts);
-    if (!last.retryable) break;
-  }
-  return result(false, attempts, last.ok ? undefined : last.error);
+  const run = await retry<AttemptOutcome>({
+    delays: RETRY_BACKOFF_MS,
+    signal: o.signal,
+    worthAnother: () => deadline - performance.now() >= MIN_ATTEMPT_MS,
+    attempt: () => attemptOnce(o, Math.max(1, Math.min(o.timeoutMs, Math.round(deadline - performance.now())))),
+    final: (outcome) => outcome.ok || !outcome.retryable,
+  });
+  const last = run.last;
+  if (last?.ok) return result(true, run.attempts);
+  // an abort never throws here: the channel reports it like any other failure (an attempt the
+  // abort ended says `aborted` itself; one that failed on its own is named)
+  if (run.aborted && (!last || last.retryable)) return result(false, run.attempts, last ? `aborted (last error: ${last.error})` : 'aborted');
+  return result(false, run.attempts, last ? last.error : 'not sent');
 }
 
-/** Maps a thrown network error to a short text and whether it is worth retrying. */
-export function describeNetworkError(e: unknown): { error: string; retryable: boolean } {
-  const err = e as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  const code = err?.code && err.code !== 'UND_ERR' ? err.code : err?.cause?.code ?? err?.code;
-  switch (code) {
-    case 'ECONNREFUSED':
-      return { error: 'connection refused', retryable: true };
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_SOCKET':
-      return { error: 'connection closed by the server', retryable: true };
-    case 'ENOTFOUND':
-      return { error: 'host not found', retryable: true };
-    case 'EAI_AGAIN':
-      return { error: 'DNS lookup failed', retryable: true };
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return { error: 'host unreachable', retryable: true };
-    case 'ETIMEDOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return { error: 'connect timed out', retryable: false };
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-      return { error: 'timed out waiting for the response', retryable: false };
+/** One attempt with its own timeout, also ended by the caller's signal. Never throws. */
+async function attemptOnce(o: RunChannelOptions, timeoutMs: number): Promise<AttemptOutcome> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new Error('timeout')), timeoutMs);
+  const onAbort = () => ac.abort(new Error('aborted'));
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  let outcome: AttemptOutcome;
+  try {
+    outcome = await o.attempt({ signal: ac.signal, timeoutMs, dispatcher: o.dispatcher });
+  } catch (e) {
+    outcome = { ok: false, error: e instanceof Error ? e.message : String(e), retryable: false };
+  } finally {
+    clearTimeout(timer);
+    o.signal?.removeEventListener('abort', onAbort);
   }
-  if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) return { error: `TLS error (${code})`, retryable: false };
-  const msg = err?.cause?.message ?? err?.message ?? String(e);
-  return { error: code ? `${code}: ${msg}` : msg, retryable: true };
+  if (!outcome.ok && ac.signal.aborted) {
+    return o.signal?.aborted ? { ok: false, error: 'aborted', retryable: false } : { ok: false, error: `timed out after ${formatDuration(timeoutMs)}`, retryable: false };
+  }
+  return outcome;
+}
+
+/** A thrown network error as an attempt's failure: util/net-errors.ts's text, and whether to retry. */
+export function describeNetworkError(e: unknown): { error: string; retryable: boolean } {
+  const d = describeNetError(e);
+  return { error: d.message, retryable: d.retryable };
 }
 
 /** A short human-readable reason from an error response body (JSON `description`/`message`/`error`, or short text). */

@@ -1,4 +1,8 @@
-/** setTimeout as a promise that resolves early (without throwing) when `signal` aborts. */
+/**
+ * The one abortable sleep: setTimeout as a promise that resolves early, and never rejects, when
+ * `signal` aborts. A caller that must stop on abort checks `signal.aborted` after it (the retry
+ * engine in retry.ts does, and reports it).
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Client as ClientType, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import { ConnectionError, EeError, HostKeyError } from '../../errors.js';
+import { describeNetworkError } from '../../util/net-errors.js';
 import type { ResolvedHost } from '../../config/resolve.js';
 import { AuthPlan, type PassphrasePrompt } from './auth.js';
 import {
@@ -138,25 +139,10 @@ function appendKnownHost(file: string, name: string, key: Buffer, hashed: boolea
   appendFileSync(file, `${formatKnownHostsLine(host, key)}\n`, { mode: 0o600 });
 }
 
+/** why the TCP connection failed, in one line (util/net-errors.ts), with sshd's usual cause */
 function socketReason(e: NodeJS.ErrnoException, s: SshHostSettings): string {
-  switch (e.code) {
-    case 'ECONNREFUSED':
-      return 'connection refused (is sshd running on that port?)';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EAI_NONAME':
-      return `host name "${s.hostName}" not found`;
-    case 'EHOSTUNREACH':
-      return 'host unreachable';
-    case 'ENETUNREACH':
-      return 'network unreachable';
-    case 'ETIMEDOUT':
-      return 'connection timed out';
-    case 'ECONNRESET':
-      return 'connection reset by the remote host';
-    default:
-      return e.message;
-  }
+  const d = describeNetworkError(e, { host: s.hostName });
+  return d.code === 'ECONNREFUSED' ? `${d.message} (is sshd running on that port?)` : d.message;
 }
 
 /** Is this ssh2 'error' one it recovers from by itself (it goes on to the next auth method)? */
