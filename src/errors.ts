@@ -9,6 +9,8 @@ export const ExitCode = {
   connection: 3,
   locked: 4,
   needsHuman: 5,
+  policy: 6,
+  integrity: 7,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -99,6 +101,28 @@ export interface HostState {
 export class NeedsHumanError extends EeError {
   constructor(message: string, readonly hosts: HostState[]) {
     super(message, ExitCode.needsHuman);
+  }
+}
+
+/**
+ * Refused by deploy policy (window, freeze, approvals, signed commits, deployers): nothing was
+ * touched. `rule` names the rule; `nextAllowed` (ISO) is set for windows and freezes.
+ */
+export class PolicyError extends EeError {
+  constructor(
+    message: string,
+    readonly rule: string,
+    readonly nextAllowed?: string,
+    readonly request?: string,
+  ) {
+    super(message, ExitCode.policy);
+  }
+}
+
+/** An integrity check failed: `verify` found drift, `audit verify` a broken or unsigned history. */
+export class IntegrityError extends EeError {
+  constructor(message: string) {
+    super(message, ExitCode.integrity);
   }
 }
 

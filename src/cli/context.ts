@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigWithSecrets } from '../config/secrets-file.js';
 import { lookupProject, readRegistry } from '../config/registry.js';
 import { resolveConfig, type ResolvedConfig, type ResolvedHost } from '../config/resolve.js';
 import { parseDuration } from '../config/duration.js';
@@ -60,8 +60,9 @@ export function configPath(o: GlobalOptions, project?: string): string {
   return path.resolve('ee-deploy.yaml');
 }
 
-export function loadConfig(o: GlobalOptions, project?: string): ResolvedConfig {
-  const loaded = loadConfigFile(configPath(o, project));
+/** the config of the chosen environment; `${secret:NAME}` decrypted when the config uses it */
+export async function loadConfig(o: GlobalOptions, project?: string): Promise<ResolvedConfig> {
+  const loaded = await loadConfigWithSecrets(configPath(o, project), o.env);
   return resolveConfig(loaded, o.env);
 }
 

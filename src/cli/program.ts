@@ -13,6 +13,9 @@ import { register as registerRollback } from './commands/rollback.js';
 import { register as registerUnlock } from './commands/unlock.js';
 import { register as registerWatch } from './commands/watch.js';
 import { register as registerWebhook } from './commands/webhook.js';
+import { register as registerSecrets } from './commands/secrets.js';
+import { register as registerVerify } from './commands/verify.js';
+import { register as registerDiff } from './commands/diff.js';
 
 export const VERSION = '0.1.0';
 
@@ -43,11 +46,12 @@ Examples:
   ee-deploy webhook -e production                deploy on GitHub/GitLab pushes
 
 Exit codes: 0 ok, 1 failed (hosts back where they were), 2 usage/config, 3 connection/host key,
-4 locked, 5 failed and rollback failed (needs a human), 130 interrupted.`,
+4 locked, 5 failed and rollback failed (needs a human), 6 refused by policy, 7 integrity check
+failed (verify, audit verify), 130 interrupted.`,
     );
   program.configureOutput({
     writeErr: (s) => process.stderr.write(s.startsWith('error:') ? s : s),
   });
-  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify, registerMetrics, registerWatch, registerWebhook]) register(program);
+  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify, registerMetrics, registerWatch, registerWebhook, registerSecrets, registerVerify, registerDiff]) register(program);
   return program;
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, EeError } from '../errors.js';
-import { interpolate } from './interpolate.js';
+import { interpolate, type SecretLookup } from './interpolate.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { suggest } from './suggest.js';
 
@@ -15,27 +15,37 @@ export interface LoadedConfig {
   file: string;
   dir: string;
   raw: RawConfig;
+  /** decrypted secrets-file values visible in the chosen environment (only when the config uses them) */
+  secrets?: Record<string, string>;
 }
 
-export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function readConfigText(file: string): { abs: string; text: string } {
   const abs = path.resolve(file);
-  let text: string;
   try {
-    text = readFileSync(abs, 'utf8');
+    return { abs, text: readFileSync(abs, 'utf8') };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError(code === 'ENOENT' ? `config file not found: ${abs} (run \`ee-deploy init\` to create one)` : `cannot read config ${abs}: ${code}`);
   }
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const { abs, text } = readConfigText(file);
   return { file: abs, dir: path.dirname(abs), raw: parseConfigText(text, abs, env) };
+}
+
+export interface ParseOptions {
+  /** `${secret:NAME}` values; without it every `${secret:...}` is an error */
+  secret?: SecretLookup;
 }
 
 /**
  * Any input gives a RawConfig or a one-line ConfigError: never another exception (alias bombs,
  * parser stack overflows) and never a multi-line or runaway message (hostile keys and values).
  */
-export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): RawConfig {
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): RawConfig {
   try {
-    return parseConfigTextUnsafe(text, file, env);
+    return parseConfigTextUnsafe(text, file, env, opts);
   } catch (e) {
     const msg = e instanceof EeError ? e.message : `${file}: invalid YAML: ${(e as Error)?.message ?? String(e)}`;
     if (e instanceof ConfigError && !/[\r\n]/.test(msg) && msg.length <= MAX_MESSAGE) throw e;
@@ -49,7 +59,7 @@ function clip(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, max - 3)}...` : s;
 }
 
-function parseConfigTextUnsafe(text: string, file: string, env: NodeJS.ProcessEnv): RawConfig {
+function parseConfigTextUnsafe(text: string, file: string, env: NodeJS.ProcessEnv, opts: ParseOptions): RawConfig {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const where = (offset: number | undefined) => {
@@ -65,7 +75,7 @@ function parseConfigTextUnsafe(text: string, file: string, env: NodeJS.ProcessEn
   if (doc.contents === null || !isMap(doc.contents)) {
     throw new ConfigError('the config must be a YAML mapping (key: value pairs)', where(doc.contents?.range?.[0]));
   }
-  interpolateDocument(doc, env, where);
+  interpolateDocument(doc, env, where, opts.secret);
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 });
@@ -77,11 +87,15 @@ function parseConfigTextUnsafe(text: string, file: string, env: NodeJS.ProcessEn
   throw issueToError(result.error.issues[0], doc, where);
 }
 
-function interpolateDocument(doc: Document, env: NodeJS.ProcessEnv, where: (o?: number) => string): void {
+function interpolateDocument(doc: Document, env: NodeJS.ProcessEnv, where: (o?: number) => string, secret?: SecretLookup): void {
   visit(doc, {
     Scalar(key, node) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
-      const r = interpolate(node.value, env);
+      const r = interpolate(node.value, env, secret);
+      if (r.missingSecrets.length) {
+        const n = r.missingSecrets[0];
+        throw new ConfigError(`secret ${n} is not set (used as \${secret:${n}}; add it with \`ee-deploy secrets set ${n}\`)`, where(node.range?.[0]));
+      }
       if (r.missing.length) {
         throw new ConfigError(`environment variable ${r.missing[0]} is not set (used as \${${r.missing[0]}}; write $\${${r.missing[0]}} for a literal)`, where(node.range?.[0]));
       }

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { ConfigError, UsageError } from '../errors.js';
 import type { LoadedConfig } from './load.js';
 import type { EnvironmentConfig, HostConfig, RawConfig } from './schema.js';
+import { mergePolicy, type Policy } from '../policy/evaluate.js';
+import { renderDotenv } from '../secrets/dotenv.js';
 
 export interface ResolvedHost {
   /** the name as written in the config (a host name or ~/.ssh/config alias), or `local` */
@@ -33,6 +35,10 @@ export interface ResolvedConfig {
   raw: RawConfig;
   /** absolute local source directory */
   sourceDir: string;
+  /** top-level policy with the environment's keys replacing its own */
+  policy: Policy;
+  /** `env_file`: the rendered NAME=VALUE text for <path>/shared/<path> (secret values inside) */
+  envFile?: { path: string; content: string };
 }
 
 export function resolveConfig(loaded: LoadedConfig, envName?: string): ResolvedConfig {
@@ -53,6 +59,7 @@ export function resolveConfig(loaded: LoadedConfig, envName?: string): ResolvedC
     if (seen.has(h.id)) throw new ConfigError(`environments.${chosen}.hosts: host ${h.id} is listed twice`, loaded.file);
     seen.add(h.id);
   }
+  const envFile = resolveEnvFile(loaded, env, chosen);
   return {
     file: loaded.file,
     dir: loaded.dir,
@@ -60,9 +67,27 @@ export function resolveConfig(loaded: LoadedConfig, envName?: string): ResolvedC
     envName: chosen,
     env,
     hosts,
-    raw,
+    // the env file is linked into every release like the shared files
+    raw: envFile && !raw.shared.files.includes(envFile.path) ? { ...raw, shared: { ...raw.shared, files: [...raw.shared.files, envFile.path] } } : raw,
     sourceDir: path.resolve(loaded.dir, raw.source.dir),
+    policy: mergePolicy(raw.policy, env.policy),
+    envFile,
   };
+}
+
+function resolveEnvFile(loaded: LoadedConfig, env: EnvironmentConfig, envName: string): ResolvedConfig['envFile'] {
+  const spec = env.env_file ?? loaded.raw.env_file;
+  if (!spec) return undefined;
+  const values = loaded.secrets ?? {};
+  const missing = spec.from.find((n) => !Object.hasOwn(values, n));
+  if (missing) {
+    const where = env.env_file ? `environments.${envName}.env_file.from` : 'env_file.from';
+    throw new ConfigError(`${where}: secret ${missing} is not set (add it with \`ee-deploy secrets set ${missing}${env.env_file ? ` --env ${envName}` : ''}\`)`, loaded.file);
+  }
+  if (loaded.raw.shared.dirs.some((d) => spec.path === d || spec.path.startsWith(`${d.replace(/\/+$/, '')}/`))) {
+    throw new ConfigError(`env_file.path: ${spec.path} lies inside a shared dir; name a file of its own`, loaded.file);
+  }
+  return { path: spec.path, content: renderDotenv(values, spec.from) };
 }
 
 function resolveHost(h: HostConfig, env: EnvironmentConfig, loaded: LoadedConfig, envName: string, i: number): ResolvedHost {

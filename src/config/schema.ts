@@ -7,6 +7,8 @@ import { parseDuration } from './duration.js';
 import { NOTIFY_LEVELS, ROUTE_LEVELS, validateTemplates, type NotifyLevel } from './notify-vocabulary.js';
 import { suggest } from './suggest.js';
 import { excludePatternProblem } from '../release/exclude.js';
+import { isRecipient } from '../secrets/age.js';
+import { parseWindow } from '../policy/window.js';
 
 export const PROJECT_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -221,6 +223,49 @@ export const notificationsSchema = z
     });
   });
 
+/** `secrets: { recipients: [age1...] }` (top level, or an environment's own) */
+const secretsSchema = z
+  .object({ recipients: z.array(z.string().refine(isRecipient, { message: 'must be an age X25519 recipient (age1... as age-keygen prints it)' })).min(1, 'needs at least one recipient') })
+  .strict();
+
+/** `env_file: { path: .env, from: [NAME...] }`: secrets rendered into <path>/shared/<path> */
+const envFileSchema = z
+  .object({
+    path: relPath,
+    from: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a secret name')).min(1, 'needs at least one secret name'),
+  })
+  .strict();
+
+/** a date (`2026-12-20`, the whole day) or an ISO date-time */
+const dateText = z.union([z.string(), z.date()]).transform((v, ctx) => {
+  const s = v instanceof Date ? v.toISOString().slice(0, 10) : v;
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) || Number.isNaN(Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s))) {
+    ctx.addIssue({ code: 'custom', message: `invalid date ${JSON.stringify(s).slice(0, 40)} (use 2026-12-20 or 2026-12-20T18:00:00+01:00)` });
+    return z.NEVER;
+  }
+  return s;
+});
+
+const windowText = z.string().superRefine((w, ctx) => {
+  try {
+    parseWindow(w);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
+
+/** deploy policy; an environment's `policy` overrides the top-level one key by key */
+export const policySchema = z
+  .object({
+    windows: z.array(windowText).optional(),
+    freeze: z.array(z.object({ from: dateText, to: dateText, reason: z.string().optional(), timezone: z.string().optional() }).strict()).optional(),
+    approvals: z.number().int().min(0).max(10).optional(),
+    approval_ttl: duration.optional(),
+    require_signed_commits: z.boolean().optional(),
+    deployers: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+
 export const hostSchema = z
   .object({
     host: hostName,
@@ -247,6 +292,9 @@ export const environmentSchema = z
     port: z.number().int().min(1).max(65535).optional(),
     path: remotePath.optional(),
     hosts: z.array(hostSchema).min(1, 'an environment needs at least one host'),
+    secrets: secretsSchema.optional(),
+    env_file: envFileSchema.optional(),
+    policy: policySchema.optional(),
   })
   .strict();
 
@@ -298,6 +346,10 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    secrets: secretsSchema.optional(),
+    env_file: envFileSchema.optional(),
+    policy: policySchema.optional(),
+    audit: z.object({ allowed_signers: z.string().min(1).optional() }).strict().optional(),
     environments: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'environment names are letters, digits, _ . -'), environmentSchema).refine((e) => Object.keys(e).length > 0, {
       message: 'at least one environment is required',
     }),
@@ -310,3 +362,5 @@ export type HealthDefaults = z.infer<typeof healthDefaultsSchema>;
 export type NotificationsConfig = z.infer<typeof notificationsSchema>;
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type HostConfig = z.infer<typeof hostSchema>;
+export type PolicyConfig = z.infer<typeof policySchema>;
+export type EnvFileConfig = z.infer<typeof envFileSchema>;

@@ -26,6 +26,7 @@ import { newReleaseId } from '../remote/release-id.js';
 import type { RunOptions } from './context.js';
 import { gitInfo, machineName, performer, revisionOf, type GitInfo } from './identity.js';
 import { runLocalCommand } from './local-steps.js';
+import { writeEnvFile } from './env-file.js';
 import { previousRelease } from './plan.js';
 import { execChecked, tail } from './remote.js';
 import { closeHosts, connectHosts, openSessions, reconnectLost, releaseLocks, type HostSession, type Sessions } from './session.js';
@@ -273,6 +274,7 @@ async function pipeline(run: Run, tree: SourceTree): Promise<DeployResult> {
   if (plan.strategy !== 'parallel' || run.promote) reporter.info(`${run.promote ? 'promote, ' : ''}${describePlan(plan, (s) => s.host.id, formatDuration)}`);
   try {
     preflight(run, tree);
+    await writeEnvFile(config, sessions.hosts, o);
     if (plan.prepare === 'upfront') await preparePhase(run, tree, plan.waves.flatMap((w) => w.hosts));
     for (const wave of plan.waves) {
       if (plan.prepare === 'per-wave') await preparePhase(run, tree, wave.hosts, wave);

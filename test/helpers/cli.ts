@@ -46,6 +46,8 @@ export interface CliOptions {
    */
   kill?: { signal: NodeJS.Signals; afterMs: number; after?: Promise<unknown> };
   timeoutMs?: number;
+  /** written to the process's stdin (otherwise stdin is /dev/null) */
+  input?: string;
 }
 
 export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
@@ -53,8 +55,10 @@ export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: o.cwd,
       env: { ...process.env, NO_COLOR: '1', ...o.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] as ['pipe', 'pipe', 'pipe'],
     });
+    // a command that exits without reading its stdin must not fail the test with EPIPE
+    if (o.input !== undefined) child.stdin!.on('error', () => {}).end(o.input);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));

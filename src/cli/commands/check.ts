@@ -28,7 +28,7 @@ Examples:
 export const run = async (project: string | undefined, opts: { health?: boolean }, cmd: Command) => {
   const o = globalOptions(cmd);
   await runCommand(o, async ({ signal }) => {
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     const hosts = selectHosts(config, o);
     const tree = await scanSource(config.sourceDir, config.raw.source.exclude).catch(() => undefined);
     const views = await inspectHosts(config, hosts, { interactive: isInteractive(), historyLimit: 1, checkWritable: true });

@@ -43,7 +43,7 @@ host back, so the fleet ends on one release.`,
 export const run = async (project: string | undefined, _opts: unknown, cmd: Command) => {
   const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string; canaryOnly?: boolean; promote?: boolean };
   await runCommand(o, async ({ signal }) => {
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     const reporter = await reporterFor(o);
     let result;
     try {

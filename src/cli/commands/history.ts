@@ -27,7 +27,7 @@ export const run = async (project: string | undefined, opts: { limit: string }, 
   await runCommand(o, async () => {
     const limit = Number(opts.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, got "${opts.limit}"`);
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     const views = await inspectHosts(config, selectHosts(config, o), { interactive: isInteractive(), historyLimit: limit });
     // the fleet view: one row per run (same release, action and start), with the hosts it reached
     const runs = new Map<string, HistoryRecord & { on: string[] }>();

@@ -22,7 +22,7 @@ Examples:
 export const run = async (project: string | undefined, _opts: unknown, cmd: Command) => {
   const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string };
   await runCommand(o, async () => {
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     const res = await lockHosts(config, selectHosts(config, o), { interactive: isInteractive(), user: await performer(config.dir), message: o.message });
     if (o.json) printJson({ action: 'lock', hosts: res });
     else for (const r of res) process.stdout.write(`${r.host}: ${r.ok ? 'locked' : `NOT locked: ${r.error}`}\n`);

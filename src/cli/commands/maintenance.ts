@@ -39,7 +39,7 @@ export const run = async (state: string, project: string | undefined, _opts: unk
     if (!ACTIONS.includes(state as MaintenanceAction)) throw new UsageError(`maintenance: expected on, off or status, got "${state}"`);
     const action = state as MaintenanceAction;
     if (o.message !== undefined && action !== 'on') throw new UsageError(`maintenance ${action}: -m/--message goes with \`maintenance on\``);
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     const hosts = selectHosts(config, o);
     const res = await setMaintenance(config, hosts, action, { interactive: isInteractive(), user: action === 'on' ? await performer(config.dir) : '', message: o.message });
     if (o.json) printJson(res);

@@ -21,7 +21,7 @@ export const run = async (project: string | undefined, opts: { test?: boolean },
   const o = globalOptions(cmd);
   await runCommand(o, async ({ signal }) => {
     if (!opts.test) throw new UsageError('notify needs --test (it sends a test message to every channel)');
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     if (!config.raw.notifications) throw new UsageError(`no notifications configured in ${config.file}`);
     const { runNotifyTest, formatResultsTable } = await import('../../notify/index.js');
     const results = await runNotifyTest(config.raw.notifications, { project: config.project, env: config.envName, user: await performer(config.dir), hosts: config.hosts.map((h) => h.id) }, { signal });

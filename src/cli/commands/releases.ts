@@ -22,7 +22,7 @@ Examples:
 export const run = async (project: string | undefined, _opts: unknown, cmd: Command) => {
   const o = globalOptions(cmd);
   await runCommand(o, async () => {
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     const views = await inspectHosts(config, selectHosts(config, o), { interactive: isInteractive(), historyLimit: 200 });
     const hosts = views.map((v) => {
       const who = releaseAuthors(v.history);

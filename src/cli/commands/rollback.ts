@@ -42,7 +42,7 @@ export const run = async (a: string | undefined, b: string | undefined, _opts: u
     }
     const interactive = isInteractive();
     if (!o.yes && !interactive && !o.dryRun) throw new UsageError('rollback needs --yes when stdin is not a terminal');
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     const reporter = await reporterFor(o);
     try {
       const confirm =
