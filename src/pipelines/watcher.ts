@@ -39,7 +39,7 @@ export interface CycleResult {
 
 export interface WatcherOptions {
   /** reads the config afresh: a fast-forward may have changed it */
-  load: () => ResolvedConfig;
+  load: () => ResolvedConfig | Promise<ResolvedConfig>;
   branch: string;
   verbose?: boolean;
   /** aborted on SIGTERM/SIGINT: a running fetch is killed, a running deploy cleans up */
@@ -65,7 +65,7 @@ export class Watcher {
     const done = (r: Omit<CycleResult, 'cycle' | 'branch' | 'durationMs' | 'trigger'>): CycleResult => ({ ...base, ...r, durationMs: Date.now() - t0, ...(r.error ? { error: redact(oneLine(r.error)) } : {}) });
     let config: ResolvedConfig;
     try {
-      config = this.o.load();
+      config = await this.o.load();
     } catch (e) {
       return done({ status: 'config-error', error: (e as Error).message, exitCode: e instanceof EeError ? e.exitCode : ExitCode.usage });
     }
@@ -86,7 +86,7 @@ export class Watcher {
     if (commit === this.failed) return done({ status: 'held', commit, error: `${commit.slice(0, 12)} failed to deploy; waiting for ${this.o.branch} to move` });
     if (sync.before !== sync.after) {
       try {
-        config = this.o.load();
+        config = await this.o.load();
       } catch (e) {
         return done({ status: 'config-error', commit, ...moved, error: (e as Error).message, exitCode: e instanceof EeError ? e.exitCode : ExitCode.usage });
       }

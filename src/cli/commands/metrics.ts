@@ -56,7 +56,7 @@ export const run = async (project: string | undefined, opts: { since?: string; u
   await runCommand(o, async () => {
     if (o.json && opts.prometheus) throw new UsageError('--json and --prometheus exclude each other');
     const w = metricsWindow({ since: opts.since, until: opts.until });
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     const snaps = await snapshotHosts(config, config.hosts, { interactive: isInteractive() });
     if (snaps.every((s) => !s.ok)) {
       const first = snaps[0];

@@ -37,7 +37,7 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
   await runService(o, async (signal) => {
     const intervalMs = parseDuration(o.interval);
     if (intervalMs === undefined || intervalMs < MIN_INTERVAL_MS) throw new UsageError(`--interval: invalid duration "${o.interval}" (at least 1s, e.g. 30s, 1m, 5m)`);
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     const repo = await pullRepo([config.sourceDir, config.dir], o.branch);
     const log = cycleLogger(o, 'watch');
     log.note(`watching ${o.branch} of ${repo} every ${o.interval}: ${config.project} -> ${config.envName} (${config.hosts.map((h) => h.id).join(', ')})`);

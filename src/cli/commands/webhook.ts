@@ -37,7 +37,7 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
   await runService(o, async (signal) => {
     const port = Number(o.port);
     if (!/^\d+$/.test(o.port) || port > 65535) throw new UsageError(`--port: invalid port "${o.port}" (0-65535; 0 picks a free one)`);
-    const config = loadConfig(o, project);
+    const config = await loadConfig(o, project);
     const secret = config.raw.webhook?.secret;
     if (!secret) throw new UsageError(`webhook needs a shared secret: add \`webhook: { secret: "\${EE_WEBHOOK_SECRET}" }\` to ${config.file}`);
     // a literal secret in the file is still a secret: never printed
