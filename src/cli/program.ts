@@ -1,6 +1,7 @@
 /** The commander program: global options and one small module per command. */
 import { Command, Option } from 'commander';
 import { register as registerCheck } from './commands/check.js';
+import { register as registerDashboard } from './commands/dashboard.js';
 import { register as registerDeploy } from './commands/deploy.js';
 import { register as registerHistory } from './commands/history.js';
 import { register as registerInit } from './commands/init.js';
@@ -52,6 +53,6 @@ failed (verify, audit verify), 130 interrupted.`,
   program.configureOutput({
     writeErr: (s) => process.stderr.write(s.startsWith('error:') ? s : s),
   });
-  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify, registerMetrics, registerWatch, registerWebhook, registerSecrets, registerVerify, registerDiff]) register(program);
+  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify, registerMetrics, registerDashboard, registerWatch, registerWebhook, registerSecrets, registerVerify, registerDiff]) register(program);
   return program;
 }

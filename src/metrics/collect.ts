@@ -23,6 +23,8 @@ export interface HostSnapshot {
   commit?: string;
   /** held lock: its info when readable, `{}` when held without one */
   lock?: LockInfo | Record<string, never>;
+  /** release ids on the host, with their BAD_RELEASE markers */
+  releases: { id: string; bad: boolean }[];
   records: HistoryRecord[];
   corrupt: number;
 }
@@ -54,12 +56,13 @@ export async function snapshotHost(host: ResolvedHost, o: { interactive: boolean
       current: s.current,
       commit: s.revision,
       lock: s.lock === undefined ? undefined : (parseLock(s.lock) ?? {}),
+      releases: s.releases,
       records: h.records,
       corrupt: h.corrupt,
     };
   } catch (e) {
     const ee = e instanceof EeError ? e : undefined;
-    return { host: host.id, ok: false, error: redact((e as Error).message), exitCode: ee?.exitCode ?? 3, records: [], corrupt: 0 };
+    return { host: host.id, ok: false, error: redact((e as Error).message), exitCode: ee?.exitCode ?? 3, releases: [], records: [], corrupt: 0 };
   } finally {
     await t?.close().catch(() => {});
   }

@@ -5,6 +5,7 @@
  */
 import type { ResolvedConfig } from '../config/resolve.js';
 import { redact } from '../config/secrets.js';
+import { DeployError, NeedsHumanError } from '../errors.js';
 import { textfileScript } from '../remote/steps/insight.js';
 import { openTransport } from '../transport/open.js';
 import { eachLimited, metricsFrom, prometheusText, snapshotHosts } from './collect.js';
@@ -60,4 +61,15 @@ export async function publishMetrics(config: ResolvedConfig, o: { interactive: b
   }
   await Promise.all(jobs);
   return warnings;
+}
+
+/**
+ * After a deploy or rollback. `failure`: the error the run ended with. Runs that failed and were
+ * rolled back (or need a human) wrote history, so they are published too; runs stopped before
+ * touching anything (lock held, connection refused) or interrupted (the user wants out now) are not.
+ */
+export async function publishAfterRun(config: ResolvedConfig, o: { dryRun?: boolean; interactive: boolean }, failure?: unknown): Promise<string[]> {
+  if (o.dryRun || !config.raw.metrics) return [];
+  if (failure !== undefined && !(failure instanceof DeployError || failure instanceof NeedsHumanError)) return [];
+  return publishMetrics(config, { interactive: o.interactive });
 }

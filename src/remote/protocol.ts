@@ -74,3 +74,8 @@ export function reportedFreeKb(r: Output): number | undefined {
   const v = tagged(`${r.stdout}\n${r.stderr}`, 'df').find((x) => /^\d+$/.test(x));
   return v === undefined ? undefined : Number(v);
 }
+
+/** is this one line of output a tag (rather than something a hook or tool printed)? */
+export function isTagLine(line: string): boolean {
+  return line.startsWith(MARK + ' ');
+}

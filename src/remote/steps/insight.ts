@@ -16,6 +16,8 @@ export function insightScript(root: string): Cmd {
     `${READ_CURRENT}; cur=\${cur%/}; id=\${cur##*/}; ${say('current $id')}`,
     `rev=; [ -n "$id" ] && [ -f "$RELEASES/$id/REVISION" ] && IFS= read -r rev < "$RELEASES/$id/REVISION"; ${say('revision $rev')}`,
     LOCK_STATUS,
+    // release ids and BAD_RELEASE markers, for the rollback target (no du: sizes are not needed)
+    `for d in "$RELEASES"/*; do [ -d "$d" ] || continue; b=0; [ -e "$d/BAD_RELEASE" ] && b=1; ${say('release ${d##*/} $b')}; done`,
     // the file as it is, between markers; the echo ends a torn last line so the end marker stays whole
     say('history-begin'),
     `[ -f "$HISTORY" ] && cat "$HISTORY"`,
@@ -29,11 +31,12 @@ export interface Insight {
   revision?: string;
   /** the lock's info line when the lock is held ('' when held without info) */
   lock?: string;
+  releases: { id: string; bad: boolean }[];
   historyText: string;
 }
 
 export function parseInsight(stdout: string): Insight {
-  const out: Insight = { noLayout: false, historyText: '' };
+  const out: Insight = { noLayout: false, releases: [], historyText: '' };
   const begin = stdout.indexOf(`${MARK} history-begin\n`);
   const end = stdout.lastIndexOf(`\n${MARK} history-end`);
   const head = begin === -1 ? stdout : stdout.slice(0, begin);
@@ -42,6 +45,7 @@ export function parseInsight(stdout: string): Insight {
     if (t.kind === 'nolayout') out.noLayout = true;
     else if (t.kind === 'current') out.current = t.rest || undefined;
     else if (t.kind === 'revision') out.revision = t.rest || undefined;
+    else if (t.kind === 'release' && t.words[0]) out.releases.push({ id: t.words[0], bad: t.words[1] === '1' });
     else if (t.kind === 'lock' && t.words[0] === 'held') out.lock = t.words.slice(1).join(' ').trim();
   }
   return out;
