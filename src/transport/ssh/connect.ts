@@ -1,37 +1,25 @@
 /**
- * Open an SSH connection the way `ssh` would (SPEC section 5): resolve the host through
- * `~/.ssh/config`, go through ProxyJump hosts (each resolved and checked the same way, at most
- * three deep), refuse unknown, changed or revoked host keys before authenticating, then try the
- * agent, IdentityFile(s) and default keys. Every failure is a one-line ConnectionError /
- * HostKeyError (exit 3) naming `user@host:port`.
+ * Open an SSH connection the way `ssh` would, in one straight line (connectSsh, at the end):
+ *   1. resolve the host's settings once: ~/.ssh/config and its jump hosts (ssh-config.ts)
+ *   2. dial: take the TCP connection opened early (predial.ts), or let ssh2 dial; a host behind
+ *      jump hosts is reached through a channel of the previous hop's connection
+ *   3. handshake, refusing unknown, changed or revoked host keys (host-key.ts)
+ *   4. authenticate: agent, IdentityFile(s), default keys (auth.ts)
+ *   5. the transport over the target's connection (ssh-transport.ts)
+ * Every failure is a one-line ConnectionError / HostKeyError (exit 3) naming `user@host:port`.
  */
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Client as ClientType, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
-import { ConnectionError, EeError, HostKeyError } from '../../errors.js';
+import { ConnectionError, EeError } from '../../errors.js';
 import { describeNetworkError } from '../../util/net-errors.js';
 import type { ResolvedHost } from '../../config/resolve.js';
 import { AuthPlan, type PassphrasePrompt } from './auth.js';
-import {
-  checkHostKey,
-  entriesFor,
-  fingerprintSha256,
-  formatKnownHostsLine,
-  hashKnownHostsName,
-  keyTypeOfBlob,
-  lookupName,
-  parseKnownHosts,
-  preferredHostKeyAlgorithms,
-  type KnownHostEntry,
-} from './known-hosts.js';
-import { homeDir, parseJumpSpec, resolveSshHost, type SshConfigSource, type SshHostOverrides, type SshHostSettings } from './ssh-config.js';
-import { sshOverrides, takeEarly, type EarlySocket } from './predial.js';
+import { hostKeyCheck } from './host-key.js';
+import { homeDir, hostLabel, resolveRoute, type Hop, type SshConfigSource, type SshHostSettings } from './ssh-config.js';
+import { takeEarly, type EarlySocket } from './predial.js';
 import { SshTransport } from './ssh-transport.js';
 import { Client } from './ssh2-lib.js';
 
-export const MAX_JUMP_DEPTH = 3;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 export const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
 export const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
@@ -56,89 +44,6 @@ export interface ConnectSshOptions {
   early?: EarlySocket;
 }
 
-/** `user@host:port`, plus the alias when it differs. */
-export function hostLabel(s: Pick<SshHostSettings, 'user' | 'hostName' | 'port' | 'alias'>): string {
-  const base = `${s.user}@${s.hostName}:${s.port}`;
-  return s.alias.toLowerCase() !== s.hostName ? `${base} (${s.alias})` : base;
-}
-
-const SHORT_TYPE: Record<string, { display: string; scan: string }> = {
-  'ssh-ed25519': { display: 'ED25519', scan: 'ed25519' },
-  'ssh-rsa': { display: 'RSA', scan: 'rsa' },
-  'ecdsa-sha2-nistp256': { display: 'ECDSA', scan: 'ecdsa' },
-  'ecdsa-sha2-nistp384': { display: 'ECDSA', scan: 'ecdsa' },
-  'ecdsa-sha2-nistp521': { display: 'ECDSA', scan: 'ecdsa' },
-  'ssh-dss': { display: 'DSA', scan: 'dsa' },
-};
-
-function tilde(p: string, home: string): string {
-  return home && (p === home || p.startsWith(home + path.sep)) ? `~${p.slice(home.length)}` : p;
-}
-
-/** Quote for a copy-pasteable shell line in a message. */
-function sq(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./~-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-interface KnownHostsFiles {
-  entries: KnownHostEntry[];
-  userFile: string;
-}
-
-function readKnownHosts(s: SshHostSettings): KnownHostsFiles {
-  const entries: KnownHostEntry[] = [];
-  for (const file of [...s.userKnownHostsFiles, ...s.globalKnownHostsFiles]) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    entries.push(...parseKnownHosts(text, file));
-  }
-  return { entries, userFile: s.userKnownHostsFiles[0] ?? path.join(homeDir(), '.ssh', 'known_hosts') };
-}
-
-interface Hop {
-  settings: SshHostSettings;
-  /** the jump spec used to reach this hop, for `ssh -J` hints */
-  via?: string;
-}
-
-function unknownHostMessage(hop: Hop, key: Buffer, otherTypes: string[], userFile: string, home: string): string {
-  const s = hop.settings;
-  const type = keyTypeOfBlob(key);
-  const t = SHORT_TYPE[type] ?? { display: type, scan: type };
-  const fp = fingerprintSha256(key);
-  const file = sq(tilde(userFile, home));
-  const portFlag = s.port === 22 ? '' : `-p ${s.port} `;
-  const sshOnce = `ssh ${hop.via ? `-J ${sq(hop.via)} ` : ''}${portFlag}${sq(s.user)}@${sq(s.hostKeyAlias ? s.alias : s.hostName)}`;
-  const trust =
-    hop.via || s.hostKeyAlias
-      ? `connect once with \`${sshOnce}\` and accept the key`
-      : `run \`ssh-keyscan ${portFlag}-t ${t.scan} ${sq(s.hostName)} >> ${file}\` (or connect once with \`${sshOnce}\`)`;
-  const other = otherTypes.length ? ` (known_hosts has only ${otherTypes.join(', ')} keys for it)` : '';
-  return `host key of ${hostLabel(s)} is not known${other}: ${t.display} key ${fp}; if that is the server's key, ${trust}`;
-}
-
-function changedHostMessage(hop: Hop, key: Buffer, expected: KnownHostEntry[], home: string): string {
-  const s = hop.settings;
-  const fp = fingerprintSha256(key);
-  const was = expected.map((e) => `${fingerprintSha256(e.key)} (${e.file ? tilde(e.file, home) : 'known_hosts'}:${e.line})`).join(', ');
-  const name = lookupName({ host: s.hostName, port: s.port, ...(s.hostKeyAlias ? { hostKeyAlias: s.hostKeyAlias } : {}) });
-  const file = expected[0]?.file ? ` -f ${sq(tilde(expected[0].file, home))}` : '';
-  return (
-    `host key of ${hostLabel(s)} has CHANGED (possible man-in-the-middle attack): server offers ${fp}, known_hosts has ${was}; ` +
-    `if the change is expected, remove the old key with \`ssh-keygen${file} -R ${sq(name)}\``
-  );
-}
-
-function appendKnownHost(file: string, name: string, key: Buffer, hashed: boolean): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const host = hashed ? hashKnownHostsName(name, randomBytes(20)) : name;
-  appendFileSync(file, `${formatKnownHostsLine(host, key)}\n`, { mode: 0o600 });
-}
-
 /** why the TCP connection failed, in one line (util/net-errors.ts), with sshd's usual cause */
 function socketReason(e: NodeJS.ErrnoException, s: SshHostSettings): string {
   const d = describeNetworkError(e, { host: s.hostName });
@@ -150,15 +55,16 @@ function isAuthStepError(e: Error & { level?: string }): boolean {
   return e.level === 'agent' || /^Error while signing/.test(e.message);
 }
 
-/** One SSH handshake + auth, over `sock` (a jump channel) or TCP. */
+/**
+ * Steps 3 and 4 for one hop: the SSH handshake with its host key check, then authentication,
+ * over `sock` (the early socket or a jump channel) or a TCP connection ssh2 dials itself.
+ */
 function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Duplex): Promise<ClientType> {
   const s = hop.settings;
   const home = homeDir();
   const label = hostLabel(s);
-  const known = readKnownHosts(s);
-  const nameQuery = { host: s.hostName, port: s.port, ...(s.hostKeyAlias ? { hostKeyAlias: s.hostKeyAlias } : {}) };
-  const knownTypes = [...new Set(entriesFor(known.entries, nameQuery).map((e) => e.keyType))];
-  const preferred = preferredHostKeyAlgorithms(knownTypes) as ServerHostKeyAlgorithm[];
+  const hostKey = hostKeyCheck(hop, hostId);
+  const preferred = hostKey.preferredAlgorithms as ServerHostKeyAlgorithm[];
 
   return new Promise<ClientType>((resolve, reject) => {
     const client = new Client();
@@ -205,32 +111,9 @@ function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Dup
 
     const verify = (key: Buffer, cb: (ok: boolean) => void) => {
       hostKeyChecked = true;
-      const r = checkHostKey(known.entries, { ...nameQuery, key });
-      switch (r.status) {
-        case 'known':
-          return cb(true);
-        case 'revoked':
-          failure = new HostKeyError(
-            `host key of ${label} (${fingerprintSha256(key)}) is marked @revoked in ${r.entry.file ? tilde(r.entry.file, home) : 'known_hosts'}:${r.entry.line}; refusing to connect`,
-            { host: hostId },
-          );
-          return cb(false);
-        case 'changed':
-          failure = new HostKeyError(changedHostMessage(hop, key, r.expected, home), { host: hostId });
-          return cb(false);
-        case 'unknown':
-          if (s.strictHostKeyChecking === 'accept-new' || s.strictHostKeyChecking === 'no') {
-            try {
-              appendKnownHost(known.userFile, lookupName(nameQuery), key, s.hashKnownHosts);
-            } catch (e) {
-              failure = new HostKeyError(`cannot record the host key of ${label} in ${tilde(known.userFile, home)}: ${(e as Error).message}`, { host: hostId });
-              return cb(false);
-            }
-            return cb(true);
-          }
-          failure = new HostKeyError(unknownHostMessage(hop, key, r.otherTypes, known.userFile, home), { host: hostId });
-          return cb(false);
-      }
+      const ok = hostKey.verify(key);
+      if (!ok) failure = hostKey.failure;
+      cb(ok);
     };
 
     client.on('ready', () => {
@@ -321,58 +204,33 @@ function forwardOut(via: ClientType, viaLabel: string, target: SshHostSettings, 
 }
 
 /**
- * Connect to `name` (with ee-deploy's overrides), through its jump hosts. Returns the clients,
- * outermost jump first, the target last.
- */
-async function dial(name: string, overrides: SshHostOverrides, opts: ConnectSshOptions, hostId: string, depth: number): Promise<{ clients: ClientType[]; settings: SshHostSettings }> {
-  // predial resolved the target's settings already (same name and overrides); it never opens
-  // early connections to hosts behind a jump host
-  const early = depth === 0 ? opts.early : undefined;
-  const settings = early?.settings ?? resolveSshHost(name, overrides, opts.configSource ?? {});
-  if (!settings.proxyJump) {
-    const client = await handshake({ settings }, opts, hostId, takeEarly(early));
-    return { clients: [client], settings };
-  }
-  if (depth >= MAX_JUMP_DEPTH) {
-    throw new ConnectionError(`cannot connect to ${hostLabel(settings)}: more than ${MAX_JUMP_DEPTH} jump hosts (ProxyJump loop?)`, { host: hostId });
-  }
-  // `ssh -J a,b target`: reach b through a (b's own ProxyJump is replaced), then target through b
-  const hops = parseJumpSpec(settings.proxyJump);
-  const last = hops.pop()!;
-  const rest = hops.map((h) => `${h.user ? `${h.user}@` : ''}${h.host.includes(':') ? `[${h.host}]` : h.host}${h.port ? `:${h.port}` : ''}`).join(',');
-  const jump = await dial(
-    last.host,
-    { ...(last.user ? { user: last.user } : {}), ...(last.port ? { port: last.port } : {}), ...(rest ? { jump: rest } : {}) },
-    opts,
-    hostId,
-    depth + 1,
-  );
-  const via = jump.clients[jump.clients.length - 1];
-  try {
-    const stream = await forwardOut(via, hostLabel(jump.settings), settings, hostId);
-    const client = await handshake({ settings, via: settings.proxyJump }, opts, hostId, stream);
-    return { clients: [...jump.clients, client], settings };
-  } catch (e) {
-    for (const c of [...jump.clients].reverse()) c.end();
-    throw e;
-  }
-}
-
-/**
  * Connect to a host from the config. The returned transport holds one connection (plus its jump
  * connections) for every exec until `close()`.
  */
 export async function connectSsh(host: ResolvedHost, opts: ConnectSshOptions): Promise<SshTransport> {
   if (host.local) throw new ConnectionError(`host ${host.id} is local; it has no SSH connection`, { host: host.id });
-  const { clients, settings } = await dial(host.name, sshOverrides(host), opts, host.id, 0).catch((e: unknown) => {
+  const clients: ClientType[] = [];
+  let route: Hop[] = [];
+  try {
+    // 1. settings: predial resolved them already when it opened the early connection
+    route = opts.early?.route ?? resolveRoute(host, opts.configSource ?? {});
+    for (const [i, hop] of route.entries()) {
+      // 2. the socket: the early one (only ever opened for a direct host), a channel through the
+      // previous hop, or none (ssh2 dials)
+      const sock = i === 0 ? takeEarly(opts.early) : await forwardOut(clients[i - 1], hostLabel(route[i - 1].settings), hop.settings, host.id);
+      // 3 + 4. handshake, host key, authentication
+      clients.push(await handshake(hop, opts, host.id, sock));
+    }
+  } catch (e) {
+    for (const c of [...clients].reverse()) c.end();
     opts.early?.socket.destroy(); // whatever failed, the early socket must not keep the process alive
     throw e;
-  });
-  const client = clients[clients.length - 1];
+  }
+  // 5. the transport
   return new SshTransport({
     host: host.id,
-    label: hostLabel(settings),
-    client,
+    label: hostLabel(route[route.length - 1].settings),
+    client: clients[clients.length - 1],
     jumps: clients.slice(0, -1),
     ...(opts.maxChannels !== undefined ? { maxChannels: opts.maxChannels } : {}),
   });

@@ -1,6 +1,8 @@
 /**
- * What `ssh` would use for a host: `~/.ssh/config` (then `/etc/ssh/ssh_config`) computed with the
- * `ssh-config` package, first value wins, then the explicit values from ee-deploy.yaml on top.
+ * Step 1 of connecting (connect.ts): what `ssh` would use for a host, resolved once. Its settings
+ * come from `~/.ssh/config` (then `/etc/ssh/ssh_config`) computed with the `ssh-config` package,
+ * first value wins, then the explicit values from ee-deploy.yaml on top; `resolveRoute` adds the
+ * jump hosts in front of it, each resolved the same way.
  * `~` and `%d` follow `$HOME` read at call time (SPEC section 3), so tests can point it elsewhere.
  *
  * Supported: HostName, User, Port, IdentityFile (repeatable), IdentitiesOnly, IdentityAgent,
@@ -12,7 +14,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SSHConfig from 'ssh-config';
-import { ConfigError } from '../../errors.js';
+import type { ResolvedHost } from '../../config/resolve.js';
+import { ConfigError, ConnectionError } from '../../errors.js';
 
 export type StrictHostKeyChecking = 'yes' | 'no' | 'accept-new' | 'ask';
 
@@ -62,7 +65,7 @@ export function homeDir(): string {
   return process.env.HOME || os.homedir();
 }
 
-export function localUser(): string {
+function localUser(): string {
   try {
     return os.userInfo().username;
   } catch {
@@ -319,4 +322,58 @@ export function parseJumpSpec(spec: string): JumpHop[] {
     hops.push({ host, ...(user !== undefined ? { user } : {}), ...(port !== undefined ? { port } : {}) });
   }
   return hops;
+}
+
+function formatJump(h: JumpHop): string {
+  return `${h.user ? `${h.user}@` : ''}${h.host.includes(':') ? `[${h.host}]` : h.host}${h.port ? `:${h.port}` : ''}`;
+}
+
+/** `user@host:port`, plus the alias when it differs. */
+export function hostLabel(s: Pick<SshHostSettings, 'user' | 'hostName' | 'port' | 'alias'>): string {
+  const base = `${s.user}@${s.hostName}:${s.port}`;
+  return s.alias.toLowerCase() !== s.hostName ? `${base} (${s.alias})` : base;
+}
+
+/** ee-deploy's own settings for a host, which win over ~/.ssh/config */
+export function sshOverrides(host: ResolvedHost): SshHostOverrides {
+  return {
+    ...(host.user !== undefined ? { user: host.user } : {}),
+    ...(host.port !== undefined ? { port: host.port } : {}),
+    ...(host.identityFile !== undefined ? { identityFile: host.identityFile } : {}),
+    ...(host.jump !== undefined ? { jump: host.jump } : {}),
+  };
+}
+
+export const MAX_JUMP_DEPTH = 3;
+
+/** One SSH connection on the way to a host. */
+export interface Hop {
+  settings: SshHostSettings;
+  /** the jump spec this hop is reached through (its ProxyJump), for `ssh -J` hints */
+  via?: string;
+}
+
+/**
+ * Every SSH connection needed to reach `host`, the outermost jump host first and the host itself
+ * last. `ssh -J a,b target` reaches b through a (b's own ProxyJump is replaced by `a`), then
+ * target through b; the outermost jump host's own ProxyJump is followed too, at most
+ * MAX_JUMP_DEPTH jump hosts deep.
+ */
+export function resolveRoute(host: ResolvedHost, source: SshConfigSource = {}): Hop[] {
+  const route: Hop[] = [];
+  let name = host.name;
+  let overrides = sshOverrides(host);
+  for (let depth = 0; ; depth++) {
+    const settings = resolveSshHost(name, overrides, source);
+    route.unshift(settings.proxyJump ? { settings, via: settings.proxyJump } : { settings });
+    if (!settings.proxyJump) return route;
+    if (depth >= MAX_JUMP_DEPTH) {
+      throw new ConnectionError(`cannot connect to ${hostLabel(settings)}: more than ${MAX_JUMP_DEPTH} jump hosts (ProxyJump loop?)`, { host: host.id });
+    }
+    const hops = parseJumpSpec(settings.proxyJump);
+    const last = hops.pop()!;
+    const rest = hops.map(formatJump).join(',');
+    name = last.host;
+    overrides = { ...(last.user ? { user: last.user } : {}), ...(last.port ? { port: last.port } : {}), ...(rest ? { jump: rest } : {}) };
+  }
 }
