@@ -10,7 +10,7 @@ import type { ParsedState } from '../remote/steps/open.js';
 import { compareReleaseIds } from '../remote/release-id.js';
 import { openTransport } from '../transport/open.js';
 import type { Transport } from '../transport/types.js';
-import { forEachLimited } from './deploy.js';
+import { forEachLimited } from '../util/concurrency.js';
 import { machineName } from './identity.js';
 import { sleep } from '../util/sleep.js';
 

@@ -1,7 +1,10 @@
-/** Local steps before anything touches a server: before_upload hooks and source.build. */
+/** Local steps before anything touches a server: before_upload hooks, source.build, the source scan. */
 import { redact } from '../config/secrets.js';
 import { DeployError, InterruptedError } from '../errors.js';
 import type { Reporter } from '../ui/reporter.js';
+import { scanSource, type SourceTree } from '../release/scan.js';
+import { formatBytes } from '../util/format.js';
+import type { RunOptions } from './context.js';
 import { tail } from './remote.js';
 
 export async function runLocalCommand(command: string, o: { cwd: string; reporter: Reporter; step: string; signal?: AbortSignal }): Promise<void> {
@@ -22,4 +25,26 @@ export async function runLocalCommand(command: string, o: { cwd: string; reporte
     throw new DeployError(redact(`${o.step} failed (exit ${r.exitCode ?? 'signal'}): ${command}${lastLine ? ` — ${lastLine}` : ''}`), { step: o.step, host: 'local' });
   }
   s.succeed(`${o.step}: ${command}`);
+}
+
+/** Local steps (before_upload hooks, build) and the source scan: nothing remote is touched if they fail. */
+export async function buildSource(o: RunOptions, beforeScan?: () => void): Promise<SourceTree> {
+  const { config, reporter } = o;
+  for (const h of config.raw.hooks.before_upload) {
+    if (o.dryRun) reporter.info(`[dry-run] local: before_upload hook: ${h}`);
+    else await runLocalCommand(h, { cwd: config.dir, reporter, step: 'before_upload hook', signal: o.signal });
+  }
+  if (config.raw.source.build) {
+    if (o.dryRun) reporter.info(`[dry-run] local: build: ${config.raw.source.build}`);
+    else await runLocalCommand(config.raw.source.build, { cwd: config.dir, reporter, step: 'build', signal: o.signal });
+  }
+  if (o.signal?.aborted) throw new InterruptedError('interrupted before upload; nothing was touched');
+  beforeScan?.();
+  const tree = o.dryRun ? await scanSource(config.sourceDir, config.raw.source.exclude).catch(() => emptyTree(config.sourceDir)) : await scanSource(config.sourceDir, config.raw.source.exclude);
+  reporter.info(`source ${config.sourceDir}: ${tree.files} files, ${formatBytes(tree.totalBytes)}`);
+  return tree;
+}
+
+export function emptyTree(dir: string): SourceTree {
+  return { dir, entries: [], totalBytes: 0, files: 0 };
 }

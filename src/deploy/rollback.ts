@@ -18,7 +18,7 @@ import { lines } from '../remote/shell.js';
 import { compareReleaseIds, isReleaseId } from '../remote/release-id.js';
 import { notify, runChecks, type CheckOutcome } from './checks.js';
 import type { RunOptions } from './context.js';
-import { forEachLimited } from './deploy.js';
+import { forEachLimited } from '../util/concurrency.js';
 import { machineName, performer } from './identity.js';
 import { previousRelease } from './plan.js';
 import { closeHosts, connectHosts, openSessions, releaseLocks, type HostSession, type Sessions } from './session.js';

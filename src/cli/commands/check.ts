@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runChecks } from '../../deploy/checks.js';
-import { formatBytes } from '../../deploy/deploy.js';
+import { formatBytes } from '../../util/format.js';
 import { inspectHosts } from '../../deploy/inspect.js';
 import { describeHolder } from '../../remote/steps/lock.js';
 import { layout } from '../../remote/layout.js';

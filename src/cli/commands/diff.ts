@@ -1,7 +1,7 @@
 /** `ee-deploy diff`: what a deploy now would change on each host. */
 import type { Command } from 'commander';
 import { lazyRun } from '../lazy.js';
-import { formatBytes } from '../../deploy/deploy.js';
+import { formatBytes } from '../../util/format.js';
 import { EeError, ExitCode, type ExitCodeValue } from '../../errors.js';
 import { diffHosts } from '../../integrity/diff.js';
 import { globalOptions, isInteractive, loadConfig, printJson, selectHosts } from '../context.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { inspectHosts, releaseAuthors, shortRevision, sortedReleases } from '../../deploy/inspect.js';
-import { formatBytes } from '../../deploy/deploy.js';
+import { formatBytes } from '../../util/format.js';
 import { globalOptions, isInteractive, loadConfig, printJson, selectHosts } from '../context.js';
 import { runCommand } from '../run.js';
 import { table } from '../table.js';

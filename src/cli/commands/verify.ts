@@ -1,7 +1,7 @@
 /** `ee-deploy verify`: the live release on every host against its manifest. */
 import type { Command } from 'commander';
 import { lazyRun } from '../lazy.js';
-import { formatBytes } from '../../deploy/deploy.js';
+import { formatBytes } from '../../util/format.js';
 import { EeError, ExitCode, IntegrityError, type ExitCodeValue } from '../../errors.js';
 import { verifyHosts } from '../../integrity/verify.js';
 import { globalOptions, isInteractive, loadConfig, printJson, selectHosts } from '../context.js';

@@ -1,0 +1,102 @@
+/** The prepare step of a deploy: preflight, then the upload + shared links + before_switch hooks on each host. */
+import type { ResolvedHost } from '../config/resolve.js';
+import { DeployError, EeError } from '../errors.js';
+import { parseHookFailure } from '../remote/steps/hooks.js';
+import { prepareScript } from '../remote/steps/prepare.js';
+import { userOutput } from '../remote/protocol.js';
+import { execChecked, tail } from './remote.js';
+import type { HostSession } from './session.js';
+import type { SourceTree } from '../release/scan.js';
+import { NETWORK_GZIP_LEVEL, UploadPlan } from '../release/upload-plan.js';
+import { type Run, hookEnv } from './run.js';
+import { formatBytes } from '../util/format.js';
+
+export function preflight(run: Run, tree: SourceTree): void {
+  if (run.o.dryRun) return;
+  for (const s of run.toPrepare) {
+    if (s.state.missingTools.length) {
+      throw new DeployError(`${s.host.id}: missing on the server: ${s.state.missingTools.join(', ')} (ee-deploy needs sh, tar, mkdir, ln, mv, rm, cp)`, { host: s.host.id, step: 'preflight' });
+    }
+    const needKb = Math.ceil((tree.totalBytes * 1.1) / 1024) + 1024;
+    if (s.state.availableKb !== undefined && s.state.availableKb < needKb) {
+      throw new DeployError(
+        `${s.host.id}: not enough disk space in ${s.host.path}: ${formatBytes(s.state.availableKb * 1024)} free, the release needs about ${formatBytes(tree.totalBytes)}`,
+        { host: s.host.id, step: 'preflight' },
+      );
+    }
+  }
+}
+
+export async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[]): Promise<void> {
+  const { o } = run;
+  const cfg = o.config.raw;
+  // one archive per group of hosts needing the same bytes, streamed to all of them at once;
+  // unchanged files (vs. the release `current` points at) arrive as hard links (upload.ts)
+  const upload = UploadPlan.create({
+    tree,
+    id: run.id,
+    targets: hosts.map((s) => ({ key: s, gzip: s.t.isLocal || s.t.loopback || isLoopback(s.host) ? false : NETWORK_GZIP_LEVEL, manifest: cfg.source.hard_links === false ? undefined : s.state.manifest })),
+    shared: [...cfg.shared.dirs, ...cfg.shared.files],
+    limit: o.config.env.max_parallel,
+    dryRun: o.dryRun,
+  });
+  const u = upload.summary;
+  const what = u.incremental ? `${u.sent} changed of ${tree.files} files (${formatBytes(u.sentBytes)}; ${u.linked} unchanged, hard-linked)` : `${tree.files} files (${formatBytes(tree.totalBytes)})`;
+  const step = o.reporter.step(`uploading ${what} to ${hosts.length} host(s)`);
+  const errors: EeError[] = [];
+  await upload.forEach(async (s, send) => {
+    try {
+      const r = await send((archive) => execChecked(
+        s.t,
+        prepareScript({
+          root: s.host.path,
+          id: run.id,
+          gzip: archive.gzip,
+          rootArchive: archive.rootArchive,
+          sharedDirs: cfg.shared.dirs,
+          sharedFiles: cfg.shared.files,
+          revision: run.revision,
+          revisionTime: run.revisionTime ?? run.startedIso,
+          hooks: cfg.hooks.before_switch,
+          hookEnv: hookEnv(run, s),
+          lockToken: run.sessions.token,
+        }),
+        'prepare',
+        { stdin: archive.stdin, onStdout: (d) => o.reporter.output(s.host.id, d), signal: o.signal },
+      ));
+      void r;
+    } catch (e) {
+      const err = e instanceof EeError ? e : new DeployError(`${s.host.id}: upload failed: ${(e as Error).message}`, { host: s.host.id, step: 'prepare' });
+      err.host ??= s.host.id;
+      const out = run.outcomes.get(s.host.id)!;
+      out.state = 'failed';
+      out.step = describeStep(err);
+      out.error = err.message;
+      if ('stdout' in err && !o.reporter.verbose) {
+        const text = userOutput(err as unknown as { stdout: string; stderr: string; code: number | null });
+        // output() shows only with --verbose: the lines that explain a failure are always shown
+        if (text) o.reporter.info(`output on ${s.host.id} (last lines):\n${tail(text, 20)}`);
+      }
+      errors.push(err);
+    }
+  });
+  upload.saveCaches();
+  if (errors.length) {
+    step.fail(`prepare failed on ${errors.length} of ${hosts.length} host(s)`);
+    const first = errors[0];
+    if (errors.length > 1) first.message += ` (and ${errors.length - 1} more host(s) failed)`;
+    throw first;
+  }
+  step.succeed(`release ${run.id} prepared on ${hosts.length} host(s)`);
+}
+
+export function describeStep(e: EeError): string {
+  const hook = parseHookFailure('stdout' in e ? String((e as { stdout: string }).stdout) : '');
+  if (hook) return `${hook.phase} hook #${hook.index + 1}`;
+  return e.step ?? 'prepare';
+}
+
+/** a loopback host gets the archive uncompressed (gzip costs more CPU than it saves on a local link) */
+export function isLoopback(h: ResolvedHost): boolean {
+  return /^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(h.name);
+}

@@ -1,0 +1,100 @@
+/** A deploy run's state, shared by its steps: the options, the hosts' sessions, the plan, what happened so far. */
+import { InterruptedError } from '../errors.js';
+import { layout } from '../remote/layout.js';
+import type { RunOptions } from './context.js';
+import type { GitInfo } from './identity.js';
+import { previousRelease } from './plan.js';
+import type { HostSession, Sessions } from './session.js';
+import type { CheckOutcome } from './checks.js';
+import type { StrategyPlan } from './strategy.js';
+
+export interface DeployOptions extends RunOptions {
+  message?: string;
+  /** strategy canary: stop once the canary hosts are switched and healthy (the rest stay prepared) */
+  canaryOnly?: boolean;
+  /** switch the hosts not yet on the last `--canary-only` release to it */
+  promote?: boolean;
+}
+
+/** `prepared`: holds the new release but `current` was not switched (the rest after --canary-only) */
+export type HostOutcomeState = 'deployed' | 'prepared' | 'unchanged' | 'rolled_back' | 'failed' | 'needs_human';
+
+export interface HostOutcome {
+  host: string;
+  state: HostOutcomeState;
+  current?: string;
+  previous?: string;
+  step?: string;
+  error?: string;
+  pruned?: string[];
+}
+
+export interface Run {
+  o: DeployOptions;
+  sessions: Sessions;
+  id: string;
+  user: string;
+  git: GitInfo;
+  revision: string;
+  started: number;
+  startedIso: string;
+  warnings: string[];
+  outcomes: Map<string, HostOutcome>;
+  health: CheckOutcome[];
+  /** hosts whose `current` now points at the new release (rolled back if the run fails) */
+  switched: HostSession[];
+  plan: StrategyPlan<HostSession>;
+  /** hosts that need the release uploaded (a --promote skips hosts that already hold it) */
+  toPrepare: Set<HostSession>;
+  /** --promote: hosts already on the release (the canary) when the run started */
+  alreadyLive: Set<HostSession>;
+  canary?: string[];
+  promote?: boolean;
+  /** REVISION_TIME of the release when it is not this run's start (--promote: the canary's) */
+  revisionTime?: string;
+}
+
+export function newRun(a: { o: DeployOptions; sessions: Sessions; id: string; user: string; git: GitInfo; revision: string; started: number; warnings: string[]; plan: StrategyPlan<HostSession>; toPrepare: HostSession[]; alreadyLive?: HostSession[] }): Run {
+  const run: Run = {
+    o: a.o,
+    sessions: a.sessions,
+    id: a.id,
+    user: a.user,
+    git: a.git,
+    revision: a.revision,
+    started: a.started,
+    startedIso: new Date(a.started).toISOString(),
+    warnings: a.warnings,
+    outcomes: new Map(),
+    health: [],
+    switched: [],
+    plan: a.plan,
+    toPrepare: new Set(a.toPrepare),
+    alreadyLive: new Set(a.alreadyLive ?? []),
+  };
+  for (const s of a.sessions.hosts) run.outcomes.set(s.host.id, { host: s.host.id, state: 'unchanged', current: s.state.current, previous: fromOf(run, s) });
+  return run;
+}
+
+/** The release `current` pointed at before this deploy (for a --promote's canary: before the canary). */
+export function fromOf(run: Run, s: HostSession): string | undefined {
+  return s.state.current === run.id ? previousRelease(s.state.releases, run.id) : s.state.current;
+}
+
+export function hookEnv(run: Run, s: HostSession): Record<string, string> {
+  const l = layout(s.host.path);
+  return {
+    EE_PROJECT: run.o.config.project,
+    EE_ENV: run.o.config.envName,
+    EE_RELEASE: run.id,
+    EE_RELEASE_PATH: l.release(run.id),
+    EE_DEPLOY_PATH: l.root,
+    EE_PREVIOUS_RELEASE: fromOf(run, s) ?? '',
+    EE_HOST: s.host.id,
+    EE_USER: run.user,
+  };
+}
+
+export function checkInterrupt(run: Run, when: string): void {
+  if (run.o.signal?.aborted) throw new InterruptedError(`interrupted ${when}`);
+}

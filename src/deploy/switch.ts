@@ -1,0 +1,43 @@
+/** The switch step of a deploy: `current` -> the new release (+ after_switch hooks) on a wave's hosts. */
+import { redact } from '../config/secrets.js';
+import { DeployError, EeError } from '../errors.js';
+import { parseSwitch, switchScript } from '../remote/steps/switch.js';
+import { userOutput } from '../remote/protocol.js';
+import type { HostSession } from './session.js';
+import type { Wave } from './strategy.js';
+import { type Run, hookEnv } from './run.js';
+import { forEachLimited } from '../util/concurrency.js';
+
+export async function switchAll(run: Run, hosts: HostSession[], wave?: Wave<HostSession>): Promise<void> {
+  const { o } = run;
+  const step = o.reporter.step(`switching current to ${run.id}${wave && wave.kind !== 'all' ? ` (${wave.label}: ${hosts.map((s) => s.host.id).join(', ')})` : ''}`);
+  const errors: EeError[] = [];
+  await forEachLimited(hosts, o.config.env.max_parallel, async (s) => {
+    try {
+      const r = await s.t.exec(
+        switchScript({ root: s.host.path, id: run.id, hooks: o.config.raw.hooks.after_switch, hookEnv: hookEnv(run, s), phase: 'after_switch', lockToken: run.sessions.token }),
+        { onStdout: (d) => o.reporter.output(s.host.id, d) },
+      );
+      const answer = parseSwitch(r.stdout, 'after_switch');
+      if (answer.switched === run.id) run.switched.push(s);
+      if (r.code !== 0) {
+        const hook = answer.hookFailed;
+        const what = hook ? `after_switch hook #${hook.index + 1} failed (exit ${hook.code})` : 'switch failed';
+        const detail = userOutput(r).split('\n').pop();
+        throw new DeployError(redact(`${s.host.id}: ${what}${detail ? `: ${detail}` : ''}`), { host: s.host.id, step: hook ? 'after_switch hook' : 'switch' });
+      }
+    } catch (e) {
+      const err = e instanceof EeError ? e : new DeployError(`${s.host.id}: switch failed: ${(e as Error).message}`, { host: s.host.id, step: 'switch' });
+      const out = run.outcomes.get(s.host.id)!;
+      out.state = 'failed';
+      out.step = err.step ?? 'switch';
+      out.error = err.message;
+      errors.push(err);
+    }
+  });
+  if (errors.length) {
+    step.fail('switch failed');
+    throw errors[0];
+  }
+  step.succeed(`current -> ${run.id} on ${hosts.length} host(s)`);
+}
