@@ -25,7 +25,7 @@ export function parseHistoryText(text: string): ParsedHistory {
   const records: HistoryRecord[] = [];
   let corrupt = 0;
   for (const line of text.split('\n')) {
-    const t = line.trim();
+    const t = line.endsWith('\r') || line.startsWith(' ') ? line.trim() : line;
     if (!t) continue;
     let v: Record<string, unknown>;
     try {
@@ -44,34 +44,37 @@ export function parseHistoryText(text: string): ParsedHistory {
   return { records, corrupt };
 }
 
+/**
+ * Fields of the wrong type are removed in place (no copy: a long history is tens of thousands of
+ * records, and allocation dominated the time spent here).
+ */
 function sanitize(v: Record<string, unknown>): HistoryRecord {
-  const steps: Partial<Record<StepName, number>> = {};
-  if (v.steps && typeof v.steps === 'object') for (const k of STEP_NAMES) if (num((v.steps as Record<string, unknown>)[k]) !== undefined) steps[k] = (v.steps as Record<string, number>)[k];
-  const changes = Array.isArray(v.changes) ? v.changes.filter((c): c is { sha: string; time: string } => !!c && typeof c === 'object' && typeof (c as { sha?: unknown }).sha === 'string' && isTime((c as { time?: unknown }).time)) : undefined;
-  return {
-    id: v.id as string,
-    action: v.action as HistoryAction,
-    status: (str(v.status) ?? 'failed') as HistoryStatus,
-    from: str(v.from),
-    project: str(v.project),
-    env: str(v.env) ?? '',
-    run: str(v.run),
-    user: str(v.user) ?? 'unknown',
-    machine: str(v.machine) ?? '',
-    commit: str(v.commit),
-    branch: str(v.branch),
-    commit_time: isTime(v.commit_time) ? v.commit_time : undefined,
-    changes,
-    started: v.started as string,
-    live_at: isTime(v.live_at) ? v.live_at : undefined,
-    duration_ms: num(v.duration_ms) ?? 0,
-    steps: Object.keys(steps).length ? steps : undefined,
-    bytes_sent: num(v.bytes_sent),
-    files_changed: num(v.files_changed),
-    message: str(v.message),
-    error: str(v.error),
-    promote: v.promote === true ? true : undefined,
-  };
+  for (const k of ['status', 'from', 'project', 'env', 'run', 'user', 'machine', 'commit', 'branch', 'message', 'error'] as const) if (v[k] !== undefined && !str(v[k])) delete v[k];
+  v.status ??= 'failed';
+  v.env ??= '';
+  v.user ??= 'unknown';
+  v.machine ??= '';
+  // times are checked for being times where they are read (mergeRuns): one Date.parse each
+  if (v.commit_time !== undefined && typeof v.commit_time !== 'string') delete v.commit_time;
+  if (v.live_at !== undefined && typeof v.live_at !== 'string') delete v.live_at;
+  if (num(v.duration_ms) === undefined) v.duration_ms = 0;
+  for (const k of ['bytes_sent', 'files_changed'] as const) if (v[k] !== undefined && num(v[k]) === undefined) delete v[k];
+  if (v.promote !== undefined && v.promote !== true) delete v.promote;
+  if (v.steps !== undefined) {
+    const st = v.steps as Record<string, unknown>;
+    if (!st || typeof st !== 'object') delete v.steps;
+    else {
+      for (const k of Object.keys(st)) if (!(STEP_NAMES as readonly string[]).includes(k) || num(st[k]) === undefined) delete st[k];
+      if (Object.keys(st).length === 0) delete v.steps;
+    }
+  }
+  if (v.changes !== undefined) {
+    const ch = v.changes;
+    const ok = (c: unknown) => !!c && typeof c === 'object' && typeof (c as { sha?: unknown }).sha === 'string' && typeof (c as { time?: unknown }).time === 'string';
+    if (!Array.isArray(ch)) delete v.changes;
+    else if (!ch.every(ok)) v.changes = ch.filter(ok);
+  }
+  return v as unknown as HistoryRecord;
 }
 
 /** One deploy or rollback run, its records from every host merged. Times in ms since the epoch. */
@@ -113,7 +116,8 @@ export function mergeRuns(hosts: { host: string; records: HistoryRecord[] }[]): 
       const key = r.run ? `run:${r.run}` : `old:${r.action}|${r.id}|${r.started}`;
       const started = Date.parse(r.started);
       const ended = started + r.duration_ms;
-      const live = r.live_at ? Date.parse(r.live_at) : !r.run && ['success', 'canary', 'rolled_back', 'needs_human'].includes(r.status) ? started : undefined;
+      const liveAt = r.live_at ? Date.parse(r.live_at) : NaN;
+      const live = Number.isFinite(liveAt) ? liveAt : !r.run && !r.live_at && ['success', 'canary', 'rolled_back', 'needs_human'].includes(r.status) ? started : undefined;
       let run = runs.get(key);
       if (!run) {
         run = { key, action: r.action, status: r.status, id: r.id, from: r.from, user: r.user, started, ended, steps: {}, hosts: [], promote: !!r.promote };
@@ -126,8 +130,8 @@ export function mergeRuns(hosts: { host: string; records: HistoryRecord[] }[]): 
       if (live !== undefined && (run.firstLive === undefined || live < run.firstLive)) run.firstLive = live;
       run.from ??= r.from;
       run.commit ??= r.commit;
-      if (run.commitTime === undefined && r.commit_time) run.commitTime = Date.parse(r.commit_time);
-      if (run.changes === undefined && r.changes) run.changes = r.changes.map((c) => ({ sha: c.sha, time: Date.parse(c.time) }));
+      if (run.commitTime === undefined && r.commit_time && Number.isFinite(Date.parse(r.commit_time))) run.commitTime = Date.parse(r.commit_time);
+      if (run.changes === undefined && r.changes) run.changes = r.changes.map((c) => ({ sha: c.sha, time: Date.parse(c.time) })).filter((c) => Number.isFinite(c.time));
       for (const k of STEP_NAMES) {
         const v = r.steps?.[k];
         if (v !== undefined) run.steps[k] = Math.max(run.steps[k] ?? 0, v);
