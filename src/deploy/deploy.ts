@@ -24,6 +24,8 @@ import { planStrategy } from './strategy.js';
 import { buildSource } from './local-steps.js';
 import { pipeline } from './pipeline.js';
 import { promote } from './promote.js';
+import { policyPreflight, requireApprovals } from './policy-gate.js';
+import { hasRules } from '../policy/evaluate.js';
 import type { DeployResult } from './records.js';
 import { newRun, type DeployOptions } from './run.js';
 
@@ -34,12 +36,23 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   const { config, reporter } = o;
   if (o.canaryOnly && o.promote) throw new UsageError('--canary-only and --promote cannot be used together');
   if (o.canaryOnly && config.env.strategy !== 'canary') throw new UsageError(`--canary-only needs \`strategy: canary\` in environment ${config.envName} (it is ${config.env.strategy})`);
-  if (o.promote) return promote(o);
   const started = Date.now();
   const hosts = o.hosts ?? config.hosts;
   // two `git` processes: they run while the source is scanned and the hosts connect
   const identity = Promise.all([performer(config.dir, o.env), gitInfo(config.sourceDir)]);
   const warnings: string[] = [];
+  // deploy policy: refused before anything is built, connected or touched (exit 6)
+  const gate = { config, hosts, interactive: o.interactive, dryRun: o.dryRun, override: o.overridePolicy };
+  if (hasRules(config.policy)) {
+    const [user, git] = await identity;
+    const overridden = await policyPreflight(gate, o.promote ? 'promote' : 'deploy', user, git);
+    if (overridden.length) {
+      for (const w of overridden) reporter.warn(w);
+      warnings.push(...overridden);
+      if (!o.dryRun) await notify(o, { level: 'warning', action: 'deploy', user, commit: git.sha, hosts: hosts.map((h) => h.id), status: 'policy_override', error: overridden.join('; ') }, warnings);
+    }
+  }
+  if (o.promote) return promote(o, warnings);
   reporter.info(`deploying ${config.project} to ${config.envName} (${hosts.map((h) => h.id).join(', ')})${o.dryRun ? ' [dry run]' : ''}`);
 
   if (!o.dryRun && config.raw.notifications) {
@@ -54,6 +67,10 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     throw e;
   });
   const [user, git] = await identity;
+  await requireApprovals(gate, user, git, tree).catch(async (e: unknown) => {
+    await closeHosts(transports);
+    throw e;
+  });
   const revision = revisionOf(git, treeFingerprint(tree));
 
   const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, manifests: knownManifests(), transports });

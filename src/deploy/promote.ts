@@ -22,12 +22,12 @@ import { forEachLimited } from '../util/concurrency.js';
  * environment's waves (`batch`/`pause`), with post checks. Once the first of them switches, a
  * failure rolls back every host on the release, the canary included.
  */
-export async function promote(o: DeployOptions): Promise<DeployResult> {
+/** `warnings`: what the run already has to record (a policy override) */
+export async function promote(o: DeployOptions, warnings: string[] = []): Promise<DeployResult> {
   const { config, reporter } = o;
   const started = Date.now();
   const hosts = o.hosts ?? config.hosts;
   const user = await performer(config.dir, o.env);
-  const warnings: string[] = [];
   reporter.info(`promoting the canary of ${config.project} on ${config.envName} (${hosts.map((h) => h.id).join(', ')})${o.dryRun ? ' [dry run]' : ''}`);
   const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message ?? 'promote', signal: o.signal, manifests: knownManifests() });
   try {

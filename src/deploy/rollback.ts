@@ -2,6 +2,7 @@
  * `ee-deploy rollback`: switch `current` back to the previous complete release (or a named one)
  * on every host, run after_rollback hooks and the post health checks, record and notify.
  */
+import { policyPreflight } from './policy-gate.js';
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import { DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
@@ -60,6 +61,11 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   // the connections open while `git config user.name` runs (connecting changes nothing remote)
   const transports = connectHosts({ config, hosts: o.hosts ?? config.hosts, reporter, interactive: o.interactive, dryRun: o.dryRun });
   const user = await performer(config.dir, o.env).catch(async (e: unknown) => {
+    await closeHosts(transports);
+    throw e;
+  });
+  // policy: only `deployers` applies to a rollback (windows and freezes never block one)
+  await policyPreflight({ config, hosts: o.hosts ?? config.hosts, interactive: o.interactive }, 'rollback', user, {}).catch(async (e: unknown) => {
     await closeHosts(transports);
     throw e;
   });

@@ -14,6 +14,8 @@ export interface DeployOptions extends RunOptions {
   canaryOnly?: boolean;
   /** switch the hosts not yet on the last `--canary-only` release to it */
   promote?: boolean;
+  /** `--override-policy -m REASON`: the reason (passes deploy windows and freezes, recorded and notified) */
+  overridePolicy?: string;
 }
 
 /** `prepared`: holds the new release but `current` was not switched (the rest after --canary-only) */

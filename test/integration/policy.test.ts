@@ -1,0 +1,169 @@
+/**
+ * Deploy policy end to end over a real OpenSSH server: windows and freezes refuse with exit 6
+ * naming the rule and the next allowed time, touching nothing; --override-policy -m passes them
+ * and is recorded; rollback is never blocked by them; deployers; signed commits with real git
+ * SSH signing and `git verify-commit`; approvals (request on every host, approve by another
+ * performer, the same content proceeds, changed content does not, requests reused).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSshd, type SshdFixture } from '../helpers/sshd.js';
+import { cli, current, historyRecords, newProject, projectYaml, releases, server, type Project, type ProjectSpec } from '../helpers/deploy-env.js';
+
+let f: SshdFixture;
+let tmp: string;
+
+beforeAll(async () => {
+  f = await startSshd({ servers: [server('web1'), server('web2')] });
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-policy-'));
+});
+
+afterAll(async () => {
+  await f?.stopAll();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const today = new Date().getUTCDay();
+const closedDay = DAYS[(today + 3) % 7];
+const ymd = (offsetDays: number) => new Date(Date.now() + offsetDays * 86400_000).toISOString().slice(0, 10);
+
+function project(policy: string, spec: Partial<ProjectSpec> = {}, hosts = ['web1']): { p: Project; roots: string[] } {
+  const roots = hosts.map(() => mkdtempSync(path.join(tmp, 'root-')));
+  const s: ProjectSpec = { hosts: hosts.map((h, i) => ({ host: h, path: roots[i] })), ...spec };
+  const p = newProject(s);
+  writeFileSync(p.config, `policy: ${policy}\n${projectYaml(s)}`);
+  return { p, roots };
+}
+
+const run = (p: Project, args: string[], env: NodeJS.ProcessEnv = {}) => cli(f.home, p.dir, args, { env });
+
+describe('windows and freezes', () => {
+  it('outside every window: exit 6 naming the rule and the next allowed time; nothing touched', async () => {
+    const { p, roots } = project(`{ windows: ["${closedDay} 10:00-11:00 Europe/Berlin"] }`);
+    const r = await run(p, ['deploy']);
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(new RegExp(`^error: policy windows: outside every deploy window \\(${closedDay} 10:00-11:00 Europe/Berlin\\); next allowed \\d{4}-\\d{2}-\\d{2} 10:00 Europe/Berlin \\(\\d{4}-\\d{2}-\\d{2}T0[89]:00:00Z\\)`));
+    expect(existsSync(path.join(roots[0], 'releases'))).toBe(false);
+    const j = await run(p, ['deploy', '--json']);
+    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, exitCode: 6, error: { type: 'PolicyError' } });
+  });
+
+  it('a freeze refuses; --override-policy -m passes it, is recorded in history and warned; rollback is never blocked', async () => {
+    const { p, roots } = project(`{ freeze: [{ from: "${ymd(-1)}", to: "${ymd(1)}", reason: "year-end" }], deployers: [alice] }`);
+    const r = await run(p, ['deploy']);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/^error: policy freeze: deploys are frozen from \S+ to \S+ \(year-end\); next allowed /);
+    expect((await run(p, ['deploy', '--override-policy'])).code).toBe(2);
+    const o1 = await run(p, ['deploy', '--override-policy', '-m', 'hotfix INC-42']);
+    expect(o1.code, o1.stderr).toBe(0);
+    expect(o1.stdout + o1.stderr).toMatch(/policy overridden by alice \(hotfix INC-42\): policy freeze/);
+    writeFileSync(path.join(p.app, 'index.html'), 'v2\n');
+    expect((await run(p, ['deploy', '--override-policy', '-m', 'hotfix 2'])).code).toBe(0);
+    const h = historyRecords(roots[0]);
+    expect(h[0]).toMatchObject({ status: 'success', message: 'hotfix INC-42', warnings: [expect.stringMatching(/^policy overridden by alice \(hotfix INC-42\): policy freeze/)] });
+    const first = releases(roots[0])[0];
+    const rb = await run(p, ['rollback', '--yes']);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(current(roots[0])).toBe(first);
+    // deployers still applies to a rollback
+    const other = await run(p, ['rollback', '--yes'], { GITHUB_ACTOR: 'mallory' });
+    expect(other.code).toBe(6);
+    expect(other.stderr).toMatch(/^error: policy deployers: mallory may not rollback here \(allowed: alice\)/);
+  });
+});
+
+describe('signed commits', () => {
+  function gitRepo(dir: string, sign: boolean, allowed: string): void {
+    const key = path.join(tmp, 'sign_ed25519');
+    if (!existsSync(key)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    const g = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { stdio: 'pipe', env: { ...process.env, GIT_CEILING_DIRECTORIES: os.tmpdir() } });
+    g('init', '-q');
+    g('config', 'user.name', 'alice');
+    g('config', 'user.email', 'alice@example.com');
+    g('config', 'gpg.format', 'ssh');
+    g('config', 'user.signingkey', `${key}.pub`);
+    writeFileSync(allowed, `alice@example.com ${readFileSync(`${key}.pub`, 'utf8')}`);
+    g('config', 'gpg.ssh.allowedSignersFile', allowed);
+    g('add', '-A');
+    g('commit', '-q', ...(sign ? ['-S'] : []), '-m', 'release');
+  }
+
+  it('an unsigned commit is refused (exit 6); a commit signed with an allowed SSH key deploys; uncommitted changes are refused', async () => {
+    const { p, roots } = project('{ require_signed_commits: true }');
+    gitRepo(p.dir, false, path.join(p.dir, '.allowed'));
+    const r = await run(p, ['deploy'], { GIT_CEILING_DIRECTORIES: undefined });
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(/^error: policy require_signed_commits: commit [0-9a-f]{12} is not signed by an allowed signer/);
+    execFileSync('git', ['-C', p.dir, 'commit', '-q', '--amend', '-S', '--no-edit'], { stdio: 'pipe' });
+    const ok = await run(p, ['deploy'], { GIT_CEILING_DIRECTORIES: undefined });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(releases(roots[0])).toHaveLength(1);
+    writeFileSync(path.join(p.app, 'index.html'), 'tampered\n');
+    const dirty = await run(p, ['deploy'], { GIT_CEILING_DIRECTORIES: undefined });
+    expect(dirty.code).toBe(6);
+    expect(dirty.stderr).toMatch(/uncommitted changes/);
+  });
+});
+
+describe('approvals', () => {
+  it('request on every host, approve by another performer, same content proceeds; requests reused; changed content needs a new one', async () => {
+    const { p, roots } = project('{ approvals: 1, approval_ttl: 1h }', {}, ['web1', 'web2']);
+    const r1 = await run(p, ['deploy']);
+    expect(r1.code, r1.stderr).toBe(6);
+    const id = /ee-deploy approve ([0-9a-f]{12})/.exec(r1.stderr)?.[1];
+    expect(id, r1.stderr).toBeDefined();
+    for (const root of roots) {
+      const req = JSON.parse(readFileSync(path.join(root, '.ee-deploy', 'approvals', `${id}.json`), 'utf8'));
+      expect(req).toMatchObject({ request: id, project: 'shop', env: 'production', requester: 'alice', approvals: [] });
+      expect(req.fingerprint).toMatch(/^[0-9a-f]{32}$/);
+      expect(Date.parse(req.expires) - Date.parse(req.requested)).toBe(3600_000);
+      expect(existsSync(path.join(root, 'releases'))).toBe(false);
+    }
+    // the same content again reuses the pending request
+    const r2 = await run(p, ['deploy']);
+    expect(r2.code).toBe(6);
+    expect(r2.stderr).toContain(`ee-deploy approve ${id}`);
+    expect(readdirSync(path.join(roots[0], '.ee-deploy', 'approvals'))).toEqual([`${id}.json`]);
+    const list = await run(p, ['approvals']);
+    expect(list.stdout).toContain(id!);
+    // the requester cannot approve their own deploy
+    const self = await run(p, ['approve', id!]);
+    expect(self.code).toBe(2);
+    expect(self.stderr).toMatch(/alice requested .* cannot approve it/);
+    const a = await run(p, ['approve', id!], { GITHUB_ACTOR: 'bob' });
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/approved .* as bob: 1 of 1/);
+    const d = await run(p, ['deploy']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(releases(roots[1])).toHaveLength(1);
+    // changed content: the approval does not count
+    writeFileSync(path.join(p.app, 'index.html'), 'v2\n');
+    const r3 = await run(p, ['deploy']);
+    expect(r3.code).toBe(6);
+    expect(r3.stderr).not.toContain(id!);
+  });
+
+  it('an approval on one host only, or on an expired request, does not count', async () => {
+    const { p, roots } = project('{ approvals: 1 }', {}, ['web1', 'web2']);
+    const r1 = await run(p, ['deploy']);
+    const id = /ee-deploy approve ([0-9a-f]{12})/.exec(r1.stderr)![1];
+    expect((await run(p, ['approve', id, '--hosts', 'web1'], { GITHUB_ACTOR: 'bob' })).code).toBe(0);
+    expect((await run(p, ['deploy'])).code).toBe(6);
+    // expire it by hand on both hosts (approved everywhere): still refused
+    expect((await run(p, ['approve', id], { GITHUB_ACTOR: 'carol' })).code).toBe(0);
+    for (const root of roots) {
+      const file = path.join(root, '.ee-deploy', 'approvals', `${id}.json`);
+      const req = JSON.parse(readFileSync(file, 'utf8'));
+      writeFileSync(file, JSON.stringify({ ...req, expires: new Date(Date.now() - 1000).toISOString() }));
+    }
+    const r = await run(p, ['deploy']);
+    expect(r.code).toBe(6);
+    expect(r.stderr).not.toContain(id);
+    expect(existsSync(path.join(roots[0], 'releases'))).toBe(false);
+  });
+});
