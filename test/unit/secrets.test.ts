@@ -105,15 +105,21 @@ describe('secrets file', () => {
     await writeScope(s, undefined, values, id(alice.file));
     const identity = id(alice.file);
     await readScope(s, undefined, identity); // warm-up (module loading, JIT)
+    // CPU time (this process, all threads) rather than wall time: on a shared, loaded machine the
+    // wall clock measures the other processes; the work itself is what the budget is about
     const times: number[] = [];
+    const walls: number[] = [];
     for (let i = 0; i < 5; i++) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       const got = await readScope(s, undefined, identity);
-      times.push(performance.now() - t0);
+      walls.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      times.push((c.user + c.system) / 1000);
       expect(Object.keys(got)).toHaveLength(100);
     }
     const ms = times.sort((a, b) => a - b)[2];
-    console.log(`decrypting 100 secrets (file read + age + JSON), median of 5: ${ms.toFixed(1)} ms`);
+    console.log(`decrypting 100 secrets (file read + age + JSON), median of 5: ${ms.toFixed(1)} ms CPU, ${walls.sort((a, b) => a - b)[2].toFixed(1)} ms wall`);
     expect(ms).toBeLessThan(50);
   });
 });
