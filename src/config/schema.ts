@@ -327,6 +327,8 @@ export const configSchema = z
       })
       .strict()
       .default({ before_upload: [], before_switch: [], after_switch: [], after_rollback: [] }),
+    // per hook command: a hook still running after this is ended (the deploy fails, exit 1)
+    hooks_timeout: duration.default(600_000),
     health_checks: z.array(healthCheckSchema).default([]),
     health_defaults: healthDefaultsSchema.default({ timeout: 5000, retries: 3, backoff: { initial: 1000, factor: 2, max: 30_000, jitter: false } }),
     notifications: notificationsSchema.optional(),

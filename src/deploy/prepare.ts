@@ -10,6 +10,7 @@ import type { SourceTree } from '../release/scan.js';
 import { NETWORK_GZIP_LEVEL, UploadPlan } from '../release/upload-plan.js';
 import { type Run, hookEnv } from './run.js';
 import { formatBytes } from '../util/format.js';
+import { remoteOutput } from './hook-report.js';
 
 export function preflight(run: Run, tree: SourceTree): void {
   if (run.o.dryRun) return;
@@ -58,11 +59,12 @@ export async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[
           revision: run.revision,
           revisionTime: run.revisionTime ?? run.startedIso,
           hooks: cfg.hooks.before_switch,
+          hooksTimeoutMs: cfg.hooks_timeout,
           hookEnv: hookEnv(run, s),
           lockToken: run.sessions.token,
         }),
         'prepare',
-        { stdin: archive.stdin, onStdout: (d) => o.reporter.output(s.host.id, d), signal: o.signal },
+        { stdin: archive.stdin, onStdout: remoteOutput(o.reporter, s.host.id, o.config.raw.hooks), signal: o.signal },
       ));
       void r;
     } catch (e) {

@@ -14,6 +14,7 @@ import { runChecks, notify } from './checks.js';
 import { eventFrom, finishAll, makeResult } from './records.js';
 import { type Run, fromOf, hookEnv } from './run.js';
 import { forEachLimited } from '../util/concurrency.js';
+import { remoteOutput } from './hook-report.js';
 
 /**
  * Failure before every host was switched and checked: switched hosts go back to what they had,
@@ -85,8 +86,8 @@ export async function autoRollback(run: Run, cause: EeError): Promise<never> {
       states.push({ host: s.host.id, state: `still on the new release ${run.id}: there is no previous release to roll back to`, current: run.id });
       return;
     }
-    const r = await s.t.exec(switchScript({ root: s.host.path, id: prev, hooks: o.config.raw.hooks.after_rollback, hookEnv: { ...hookEnv(run, s), EE_RELEASE: prev, EE_FAILED_RELEASE: run.id }, phase: 'after_rollback' }), {
-      onStdout: (d) => o.reporter.output(s.host.id, d),
+    const r = await s.t.exec(switchScript({ root: s.host.path, id: prev, hooks: o.config.raw.hooks.after_rollback, hookEnv: { ...hookEnv(run, s), EE_RELEASE: prev, EE_FAILED_RELEASE: run.id }, phase: 'after_rollback', hooksTimeoutMs: o.config.raw.hooks_timeout }), {
+      onStdout: remoteOutput(o.reporter, s.host.id, o.config.raw.hooks),
     }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     const switchedBack = parseSwitch(r.stdout).switched === prev;
     const out = run.outcomes.get(s.host.id)!;

@@ -22,6 +22,7 @@ import type { RunOptions } from './context.js';
 import { forEachLimited } from '../util/concurrency.js';
 import { machineName, performer } from './identity.js';
 import { previousRelease } from './plan.js';
+import { remoteOutput } from './hook-report.js';
 import { closeHosts, connectHosts, openSessions, releaseLocks, type HostSession, type Sessions } from './session.js';
 
 export interface RollbackOptions extends RunOptions {
@@ -134,12 +135,12 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     const finished = new Set<HostSession>();
     const step = reporter.step(`rolling back to ${new Set(plan.map((p) => p.entry.to)).size === 1 ? target : 'the previous releases'}`);
     await forEachLimited(plan, config.env.max_parallel, async ({ s, entry }) => {
-      let cmd = switchScript({ root: s.host.path, id: entry.to, hooks: config.raw.hooks.after_rollback, hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_RELEASE: entry.to, EE_RELEASE_PATH: layout(s.host.path).release(entry.to), EE_DEPLOY_PATH: s.host.path, EE_PREVIOUS_RELEASE: entry.from ?? '', EE_HOST: s.host.id, EE_USER: user }, phase: 'after_rollback', clearBad: o.release !== undefined });
+      let cmd = switchScript({ root: s.host.path, id: entry.to, hooks: config.raw.hooks.after_rollback, hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_RELEASE: entry.to, EE_RELEASE_PATH: layout(s.host.path).release(entry.to), EE_DEPLOY_PATH: s.host.path, EE_PREVIOUS_RELEASE: entry.from ?? '', EE_HOST: s.host.id, EE_USER: user }, phase: 'after_rollback', clearBad: o.release !== undefined, hooksTimeoutMs: config.raw.hooks_timeout });
       if (mergeFinish) {
         const record = recordFor(s, entry, 'success', Date.now() - started);
         cmd = lines(cmd, finishScript({ root: s.host.path, historyLine: historyLine(record), revisionsLine: rolledBackLine({ user, release: entry.to }), unlockToken: sessions.token }));
       }
-      const r = await s.t.exec(cmd, { onStdout: (d) => reporter.output(s.host.id, d) }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+      const r = await s.t.exec(cmd, { onStdout: remoteOutput(reporter, s.host.id, config.raw.hooks) }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
       if (mergeFinish && r.code === 0 && parseFinish(r.stdout).finished) {
         finished.add(s);
         s.locked = false;
@@ -246,11 +247,12 @@ async function oneExec(
       token,
       release: o.release,
       hooks: config.raw.hooks.after_rollback,
+      hooksTimeoutMs: config.raw.hooks_timeout,
       hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_DEPLOY_PATH: host.path, EE_HOST: host.id, EE_USER: user },
       historyLine: historyLine(record('success')),
       revisionsPrefix: rolledBackLine({ user, release: '' }),
     }),
-    { onStdout: (d) => reporter.output(host.id, d), signal: o.signal },
+    { onStdout: remoteOutput(reporter, host.id, config.raw.hooks), signal: o.signal },
   );
   const answer = parseRollback(r.stdout);
   const plan = answer.plan;

@@ -1,4 +1,5 @@
 /** The switch step of a deploy: `current` -> the new release (+ after_switch hooks) on a wave's hosts. */
+import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import { DeployError, EeError } from '../errors.js';
 import { parseSwitch, switchScript } from '../remote/steps/switch.js';
@@ -7,6 +8,7 @@ import type { HostSession } from './session.js';
 import type { Wave } from './strategy.js';
 import { type Run, hookEnv } from './run.js';
 import { forEachLimited } from '../util/concurrency.js';
+import { remoteOutput } from './hook-report.js';
 
 export async function switchAll(run: Run, hosts: HostSession[], wave?: Wave<HostSession>): Promise<void> {
   const { o } = run;
@@ -15,14 +17,14 @@ export async function switchAll(run: Run, hosts: HostSession[], wave?: Wave<Host
   await forEachLimited(hosts, o.config.env.max_parallel, async (s) => {
     try {
       const r = await s.t.exec(
-        switchScript({ root: s.host.path, id: run.id, hooks: o.config.raw.hooks.after_switch, hookEnv: hookEnv(run, s), phase: 'after_switch', lockToken: run.sessions.token }),
-        { onStdout: (d) => o.reporter.output(s.host.id, d) },
+        switchScript({ root: s.host.path, id: run.id, hooks: o.config.raw.hooks.after_switch, hookEnv: hookEnv(run, s), phase: 'after_switch', lockToken: run.sessions.token, hooksTimeoutMs: o.config.raw.hooks_timeout }),
+        { onStdout: remoteOutput(o.reporter, s.host.id, o.config.raw.hooks) },
       );
       const answer = parseSwitch(r.stdout, 'after_switch');
       if (answer.switched === run.id) run.switched.push(s);
       if (r.code !== 0) {
         const hook = answer.hookFailed;
-        const what = hook ? `after_switch hook #${hook.index + 1} failed (exit ${hook.code})` : 'switch failed';
+        const what = hook ? `after_switch hook #${hook.index + 1} ${hook.timedOut ? `timed out (hooks_timeout ${formatDuration(o.config.raw.hooks_timeout)})` : `failed (exit ${hook.code})`}` : 'switch failed';
         const detail = userOutput(r).split('\n').pop();
         throw new DeployError(redact(`${s.host.id}: ${what}${detail ? `: ${detail}` : ''}`), { host: s.host.id, step: hook ? 'after_switch hook' : 'switch' });
       }

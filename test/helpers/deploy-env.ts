@@ -61,6 +61,7 @@ export interface ProjectSpec {
   build?: string;
   exclude?: string[];
   hooks?: Partial<Record<'before_upload' | 'before_switch' | 'after_switch' | 'after_rollback', string[]>>;
+  hooksTimeout?: string;
   /** raw YAML list items under health_checks */
   healthChecks?: Record<string, unknown>[];
   healthDefaults?: Record<string, unknown>;
@@ -77,6 +78,7 @@ export function projectYaml(p: ProjectSpec): string {
   out.push(`shared:`, `  dirs: ${j(p.sharedDirs ?? [])}`, `  files: ${j(p.sharedFiles ?? [])}`);
   out.push(`hooks:`);
   for (const k of ['before_upload', 'before_switch', 'after_switch', 'after_rollback'] as const) out.push(`  ${k}: ${j(p.hooks?.[k] ?? [])}`);
+  if (p.hooksTimeout) out.push(`hooks_timeout: ${j(p.hooksTimeout)}`);
   if (p.healthChecks) out.push(`health_checks: ${j(p.healthChecks)}`);
   if (p.healthDefaults) out.push(`health_defaults: ${j(p.healthDefaults)}`);
   out.push(`environments:`, `  ${p.env ?? 'production'}:`, `    hosts:`);

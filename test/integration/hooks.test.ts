@@ -86,6 +86,8 @@ describe('hooks', () => {
     expect(everything).not.toContain(SECRET);
     expect(r.stderr).toContain('auth failed for ***');
     expect(r.stdout).toContain('using token ***');
+    // the hook's one line names the command, redacted
+    expect(r.stdout).toMatch(/\[web1\] hook before_switch: echo "using token \*\*\*"; .* failed \(exit 1\) \d+\.\ds/);
     expect(dry.stdout).toContain('***');
   });
 
@@ -128,5 +130,41 @@ describe('hooks', () => {
     expect(isLocked(root)).toBe(false);
     const doc = jsonDoc(r.stdout);
     expect(doc).toMatchObject({ ok: false, exitCode: 1 });
+  });
+
+  it('a hook that starts a background process (`nohup app &`) ends when its shell exits: the deploy goes on, the process keeps running', async () => {
+    const { root, p, change } = await deployedOnce();
+    change({ hooks: { after_switch: ['nohup sleep 20 &', 'echo $! > /dev/null; nohup sleep 21 > ../../bg.out 2>&1 & echo $! > ../../bg.pid'] } });
+    const t0 = Date.now();
+    const r = await cli(f.home, p.dir, ['deploy']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    const pid = Number(readFileSync(path.join(root, 'bg.pid'), 'utf8'));
+    try {
+      expect(() => process.kill(pid, 0)).not.toThrow();
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    // one line per hook without -v
+    expect(r.stdout).toMatch(/\[web1\] hook after_switch: nohup sleep 20 & ok \d+\.\ds/);
+    expect(r.stdout).toMatch(/\[web1\] hook after_switch: echo \$! > \/dev\/null; nohup sleep 21 .* ok \d+\.\ds/);
+  });
+
+  it('hooks_timeout ends a hook that runs longer: exit 1, named in the error, current unchanged, the release removed', async () => {
+    const { root, p, a, change } = await deployedOnce();
+    change({ hooksTimeout: '2s', hooks: { before_switch: ['echo warming; sleep 60'] } });
+    const t0 = Date.now();
+    const r = await cli(f.home, p.dir, ['deploy']);
+    expect(r.code).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(r.stderr).toMatch(/^error: .*before_switch hook #1 timed out after 2s \(hooks_timeout\)/);
+    expect(r.stdout).toMatch(/\[web1\] hook before_switch: echo warming; sleep 60 timed out \d+\.\ds/);
+    expect(current(root)).toBe(a);
+    expect(releases(root)).toEqual([a]);
+    expect(isLocked(root)).toBe(false);
   });
 });

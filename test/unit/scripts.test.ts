@@ -226,7 +226,8 @@ describe('prepare', () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('@@ee hook-failed before_switch 1 7');
     expect(bad.stderr).toContain('@@ee failed before_switch hook #2 exited 7');
-    expect(bad.stderr).toContain('oops');
+    // a hook's stderr is interleaved with its stdout, in order, in the step's output
+    expect(bad.stdout).toContain('oops');
     expect(ids()).toEqual([A]);
     expect(existsSync(rel('never'))).toBe(false);
   });

@@ -32,6 +32,8 @@ export interface PrepareOptions {
   rootArchive?: boolean;
   /** the run's lock token: the release is moved into releases/ only while the lock still carries it */
   lockToken?: string;
+  /** hooks_timeout, per hook command */
+  hooksTimeoutMs?: number;
 }
 
 export function prepareScript(o: PrepareOptions): Cmd {
@@ -80,7 +82,7 @@ export function prepareScript(o: PrepareOptions): Cmd {
   body.push(`[ -e "$REL" ] && fail "release $ID already exists"`);
   body.push(`mv "$S" "$REL" || fail "cannot move the release into place"`);
   body.push(`echo "${MARK} prepared"`);
-  body.push(...hookLines(o.hooks, o.hookEnv, vars, 'before_switch', '"$REL"', `if ours; then discard "$REL"; rm -f "$PENDING/$ID"; fi`));
+  body.push(...hookLines(o.hooks, o.hookEnv, vars, 'before_switch', '"$REL"', `if ours; then discard "$REL"; rm -f "$PENDING/$ID"; fi`, o.hooksTimeoutMs));
   return script(vars, ...body);
 }
 

@@ -38,6 +38,8 @@ export function rollbackScript(o: {
   historyLine: string;
   /** revisions.log line up to the release id: "alice rolled back to release " */
   revisionsPrefix: string;
+  /** hooks_timeout, per hook command */
+  hooksTimeoutMs?: number;
 }): Cmd {
   if (o.release) assertReleaseId(o.release);
   const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo, TOKEN: o.token, WANT: o.release ?? '', HLINE: o.historyLine, RPREFIX: o.revisionsPrefix };
@@ -67,7 +69,7 @@ export function rollbackScript(o: {
     ...atomicSwitchLines('"releases/$to"', '$to'),
   ];
   if (o.hooks.length) body.push(`EE_RELEASE=$to; EE_RELEASE_PATH="$RELEASES/$to"; EE_PREVIOUS_RELEASE=$cur; export EE_RELEASE EE_RELEASE_PATH EE_PREVIOUS_RELEASE`);
-  body.push(...hookLines(o.hooks, o.hookEnv, vars, 'after_rollback', '"$CURRENT"', ':'));
+  body.push(...hookLines(o.hooks, o.hookEnv, vars, 'after_rollback', '"$CURRENT"', ':', o.hooksTimeoutMs));
   body.push(
     `commit=; [ -f "$RELEASES/$to/REVISION" ] && IFS= read -r commit < "$RELEASES/$to/REVISION"`,
     `case $commit in *[!0-9A-Za-z._-]*) commit= ;; esac`,

@@ -37,6 +37,8 @@ export function switchScript(o: {
   clearBad?: boolean;
   /** switch only while the lock still carries this token (a deploy's forward switch) */
   lockToken?: string;
+  /** hooks_timeout, per hook command */
+  hooksTimeoutMs?: number;
 }): Cmd {
   assertReleaseId(o.id);
   const vars: Vars = { ...baseVars(o.root), ID: o.id, TARGET: `releases/${o.id}`, TMP: `${layout(o.root).root}/.ee-current-${o.id}`, TOKEN: o.lockToken ?? '' };
@@ -46,7 +48,7 @@ export function switchScript(o: {
     `[ -d "$RELEASES/$ID" ] || { echo "${MARK} failed release $ID does not exist" >&2; exit 1; }`,
     o.clearBad ? `rm -f "$RELEASES/$ID/BAD_RELEASE"` : '',
     ...atomicSwitchLines('"$TARGET"', '$ID'),
-    ...hookLines(o.hooks, o.hookEnv, vars, o.phase, '"$CURRENT"', ':'),
+    ...hookLines(o.hooks, o.hookEnv, vars, o.phase, '"$CURRENT"', ':', o.hooksTimeoutMs),
   ].filter(Boolean);
   return script(vars, ...body);
 }
