@@ -222,7 +222,7 @@ describe('failures cost what they should', () => {
       const t0 = performance.now();
       const results = await sendNotifications(cfg, event({ run: 'run-dead' }));
       const took = performance.now() - t0;
-      expect(byChannel(results, 'datadog')).toMatchObject({ ok: false, attempts: 1, error: 'timed out after 600ms' });
+      expect(byChannel(results, 'datadog')).toMatchObject({ ok: false, attempts: 1, error: expect.stringMatching(/^timed out/) });
       expect(byChannel(results, 'jira').ok).toBe(false);
       expect(took).toBeLessThan(600 + 600 + 700);
       expect(byChannel(results, 'teams').durationMs).toBeLessThan(500);
