@@ -1,6 +1,6 @@
 /** Glue between the pipeline and the health-check / notification engines. */
 import type { HealthTarget } from '../health/index.js';
-import type { DeployEvent } from '../notify/index.js';
+import type { DeployEvent, PastRun } from '../notify/index.js';
 import { redact } from '../config/secrets.js';
 import type { RunOptions } from './context.js';
 
@@ -48,11 +48,16 @@ export async function runChecks(o: RunOptions, phase: 'pre' | 'post', targets: H
 
 type EventInput = Omit<DeployEvent, 'project' | 'env' | 'timestamp' | 'url'> & Partial<Pick<DeployEvent, 'url'>>;
 
+export interface NotifyContext {
+  /** the environment's history on the servers (read only when suppress/escalate need it) */
+  history?: () => Promise<PastRun[]>;
+}
+
 /**
  * Sends a notification; never throws and never fails the deploy. Failed channels become warnings
  * (printed, and returned in `warnings` for the JSON output and the history record).
  */
-export async function notify(o: RunOptions, e: EventInput, warnings: string[]): Promise<{ channel: string; ok: boolean; error?: string }[]> {
+export async function notify(o: RunOptions, e: EventInput, warnings: string[], ctx: NotifyContext = {}): Promise<{ channel: string; ok: boolean; error?: string }[]> {
   const cfg = o.config.raw.notifications;
   if (!cfg) return [];
   const { sendNotifications } = await import('../notify/index.js');
@@ -65,7 +70,15 @@ export async function notify(o: RunOptions, e: EventInput, warnings: string[]): 
     warnings: warnings.length ? [...warnings] : undefined,
   };
   try {
-    const results = await sendNotifications(cfg, event);
+    const results = await sendNotifications(cfg, event, {
+      history: ctx.history,
+      onWarning: (w) => {
+        warnings.push(w);
+        o.reporter.warn(w);
+      },
+    });
+    const held = results.filter((r) => r.skipped && r.reason && /^(suppressed|escalation)/.test(r.reason));
+    if (held.length) o.reporter.info(`notifications held back: ${held.map((r) => `${r.channel} (${r.reason})`).join(', ')}`);
     const sent = results.filter((r) => !r.skipped);
     for (const r of sent) {
       if (!r.ok) {
