@@ -57,7 +57,8 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
 
   if (!o.dryRun && config.raw.notifications) {
     const [user, git] = await identity;
-    await notify(o, { level: 'started', action: 'deploy', user, commit: git.sha, hosts: hosts.map((h) => h.id), status: 'started' }, warnings);
+    const run = new Date(started).toISOString();
+    await notify(o, { level: 'started', action: 'deploy', user, commit: git.sha, hosts: hosts.map((h) => h.id), status: 'started', run, runStarted: run }, warnings);
   }
 
   // connecting changes nothing on the hosts: it runs while the source is scanned

@@ -8,6 +8,8 @@ import { parseHistory, type HistoryRecord } from '../history/record.js';
 import type { PastRun } from '../notify/routing.js';
 import { parseHistoryLines, readHistoryScript } from '../remote/steps/inspect.js';
 import type { Transport } from '../transport/types.js';
+import type { NotifyContext } from './checks.js';
+import { fromOf, type Run } from './run.js';
 
 /** how far back, per host, suppression and escalation look (a window of 30m or a streak of 3 needs little) */
 export const NOTIFY_HISTORY_LINES = 200;
@@ -60,4 +62,20 @@ function gitLog(cwd: string, args: string[]): Promise<string | undefined> {
   return new Promise((resolve) => {
     execFile('git', ['log', '--format=%H%x1f%B%x1e', ...args], { cwd, encoding: 'utf8', timeout: 10_000, maxBuffer: 16 << 20 }, (err, stdout) => resolve(err ? undefined : stdout));
   });
+}
+
+/**
+ * What the final notification of a deploy run adds to its event and context: the run key (the
+ * run's start, shared with its `started` notification), the commits of the release when Jira
+ * needs them, and the servers' history.
+ */
+export async function runNotifyExtras(run: Run): Promise<{ extra: { run: string; runStarted: string; changes?: { sha: string; message: string }[] }; ctx: NotifyContext }> {
+  const first = run.sessions.hosts[0];
+  let changes: { sha: string; message: string }[] | undefined;
+  if (run.o.config.raw.notifications?.jira && first) {
+    const from = fromOf(run, first);
+    const fromCommit = from ? first.state.releases.find((r) => r.id === from)?.revision : undefined;
+    changes = await commitChanges(run.o.config.sourceDir, run.git.sha, fromCommit);
+  }
+  return { extra: { run: run.startedIso, runStarted: run.startedIso, ...(changes ? { changes } : {}) }, ctx: { history: historyLoader(run.sessions.hosts) } };
 }

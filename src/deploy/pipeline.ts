@@ -9,6 +9,7 @@ import { layout } from '../remote/layout.js';
 import type { HostSession } from './session.js';
 import type { SourceTree } from '../release/scan.js';
 import { runChecks, notify, type CheckOutcome } from './checks.js';
+import { runNotifyExtras } from './notify-context.js';
 import { canaryCheckInterval, describePlan, type Wave } from './strategy.js';
 import { sleep } from '../util/sleep.js';
 import { preflight, prepareAll } from './prepare.js';
@@ -49,7 +50,8 @@ export async function pipeline(run: Run, tree: SourceTree): Promise<DeployResult
   // success
   const durationMs = Date.now() - run.started;
   const result = makeResult(run, 'success', durationMs);
-  const notes = o.dryRun ? [] : await notify(o, eventFrom(run, 'success', durationMs), run.warnings);
+  const extras = o.dryRun ? undefined : await runNotifyExtras(run);
+  const notes = extras ? await notify(o, { ...eventFrom(run, 'success', durationMs), ...extras.extra }, run.warnings, extras.ctx) : [];
   result.notifications = notes;
   await finishAll(run, 'success', durationMs);
   result.warnings = run.warnings;
@@ -131,7 +133,8 @@ export async function finishCanary(run: Run, wave: Wave<HostSession>): Promise<D
     } else out.state = 'prepared';
   }
   const result = makeResult(run, 'canary', durationMs);
-  result.notifications = o.dryRun ? [] : await notify(o, { ...eventFrom(run, 'success', durationMs), status: 'canary', hosts: wave.hosts.map((s) => s.host.id) }, run.warnings);
+  const extras = o.dryRun ? undefined : await runNotifyExtras(run);
+  result.notifications = extras ? await notify(o, { ...eventFrom(run, 'success', durationMs), ...extras.extra, status: 'canary', hosts: wave.hosts.map((s) => s.host.id) }, run.warnings, extras.ctx) : [];
   await finishAll(run, 'canary', durationMs);
   result.warnings = run.warnings;
   const rest = sessions.hosts.filter((s) => !wave.hosts.includes(s)).map((s) => s.host.id);

@@ -64,7 +64,7 @@ export async function promote(o: DeployOptions, warnings: string[] = []): Promis
     run.promote = true;
     run.revisionTime = record.started;
     run.canary = record.canary ?? live.map((s) => s.host.id);
-    if (!o.dryRun) await notify(o, { level: 'started', action: 'deploy', user, commit: run.revision, release: id, hosts: hosts.map((h) => h.id), status: 'started' }, warnings);
+    if (!o.dryRun) await notify(o, { level: 'started', action: 'deploy', user, commit: run.revision, release: id, hosts: hosts.map((h) => h.id), status: 'started', run: run.startedIso, runStarted: run.startedIso }, warnings);
     return await pipeline(run, tree);
   } catch (e) {
     await releaseLocks(sessions);

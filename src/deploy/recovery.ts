@@ -11,6 +11,7 @@ import { layout } from '../remote/layout.js';
 import { previousRelease } from './plan.js';
 import { reconnectLost, type HostSession } from './session.js';
 import { runChecks, notify } from './checks.js';
+import { runNotifyExtras } from './notify-context.js';
 import { eventFrom, finishAll, makeResult } from './records.js';
 import { type Run, fromOf, hookEnv } from './run.js';
 import { forEachLimited } from '../util/concurrency.js';
@@ -65,7 +66,8 @@ export async function failAfterDrop(run: Run, err: ConnectionError): Promise<nev
 export async function notifyFailure(run: Run, err: EeError, status: HistoryStatus, durationMs: number): Promise<void> {
   if (run.o.dryRun) return;
   const level = status === 'rolled_back' ? 'rollback' : 'failure';
-  await notify(run.o, { ...eventFrom(run, level, durationMs), error: err.message, host: err.host, status }, run.warnings);
+  const extras = await runNotifyExtras(run);
+  await notify(run.o, { ...eventFrom(run, level, durationMs), ...extras.extra, error: err.message, host: err.host, status }, run.warnings, extras.ctx);
 }
 
 /**

@@ -18,6 +18,7 @@ import { layout } from '../remote/layout.js';
 import { lines } from '../remote/shell.js';
 import { compareReleaseIds, isReleaseId } from '../remote/release-id.js';
 import { notify, runChecks, type CheckOutcome } from './checks.js';
+import { historyLoader } from './notify-context.js';
 import type { RunOptions } from './context.js';
 import { forEachLimited } from '../util/concurrency.js';
 import { machineName, performer } from './identity.js';
@@ -177,7 +178,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     result.health = health.length ? health : undefined;
     const error = failures[0]?.state ?? (post && !post.ok ? post.summary : interrupted?.message);
     if (!o.dryRun) {
-      const notes = await notify(o, { level: result.ok ? 'rollback' : 'failure', action: 'rollback', user, release: target, previousRelease: plan[0].entry.from, hosts: sessions.hosts.map((s) => s.host.id), durationMs, status: result.status, error }, warnings);
+      const notes = await notify(o, { level: result.ok ? 'rollback' : 'failure', action: 'rollback', user, release: target, previousRelease: plan[0].entry.from, hosts: sessions.hosts.map((s) => s.host.id), durationMs, status: result.status, error, run: startedIso, runStarted: startedIso }, warnings, { history: historyLoader(sessions.hosts) });
       void notes;
     }
     await forEachLimited(plan, config.env.max_parallel, async ({ s, entry }) => {
@@ -279,7 +280,7 @@ async function oneExec(
     warnings: a.warnings,
   };
   if (ok) reporter.success(`current -> ${to}`);
-  await notify(o, { level: ok ? 'rollback' : 'failure', action: 'rollback', user, release: to, previousRelease: from, hosts: [host.id], durationMs, status: result.status, error }, a.warnings);
+  await notify(o, { level: ok ? 'rollback' : 'failure', action: 'rollback', user, release: to, previousRelease: from, hosts: [host.id], durationMs, status: result.status, error, run: a.startedIso, runStarted: a.startedIso }, a.warnings, { history: historyLoader([{ t, host }]) });
   if (!ok) {
     // the script stopped with our lock held: record the failure and unlock
     const failed: HistoryRecord = { ...record('failed', error), id: to, from, commit: undefined, duration_ms: durationMs };

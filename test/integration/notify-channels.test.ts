@@ -114,7 +114,7 @@ describe('each service gets the request its API documents', () => {
     expect(gu.searchParams.get('token')).toBe(S.gchatToken);
     expect(gu.searchParams.get('messageReplyOption')).toBe('REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD');
     expect(g.headers['content-type']).toMatch(/^application\/json/);
-    expect(g.json.thread).toEqual({ threadKey: 'ee-deploy-run-1' });
+    expect(g.json.thread).toEqual({ threadKey: 'ee-deploy-shop-production-run-1' });
     expect(g.json.text).toMatch(/^\*shop production: deploy FAILED\*\n/);
 
     // PagerDuty: trigger on /v2/enqueue, change event on /v2/change/enqueue
@@ -172,7 +172,7 @@ describe('each service gets the request its API documents', () => {
     await sendNotifications(cfg, event({ level: 'success', status: 'success', error: undefined, host: undefined }));
     await sendNotifications(cfg, event({ level: 'started', status: 'started', error: undefined, host: undefined, run: 'run-2', runStarted: '2026-01-01T13:00:00.000Z' }));
     const threads = svc.gchat.requests.map((r) => r.json.thread.threadKey);
-    expect(threads).toEqual(['ee-deploy-run-1', 'ee-deploy-run-1', 'ee-deploy-run-2']);
+    expect(threads).toEqual(['ee-deploy-shop-production-run-1', 'ee-deploy-shop-production-run-1', 'ee-deploy-shop-production-run-2']);
     const deps = svc.jira.requests.filter((r) => r.url.endsWith('/bulk')).map((r) => r.json.deployments[0]);
     expect(deps.map((x) => [x.deploymentSequenceNumber, x.state])).toEqual([
       [Date.parse('2026-01-01T12:00:00.000Z'), 'in_progress'],

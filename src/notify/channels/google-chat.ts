@@ -5,7 +5,7 @@
  * the thread and the next ones reply in it. The webhook URL's `key` and `token` are secrets.
  */
 import { redactDeep } from '../../config/secrets.js';
-import { eventDetails, eventTitle, runKey, truncate, type DeployEvent } from '../event.js';
+import { eventDetails, eventTitle, truncate, type DeployEvent } from '../event.js';
 import { sendJson, type AttemptContext, type AttemptOutcome } from '../attempt.js';
 import { rebaseUrl } from '../http.js';
 
@@ -14,8 +14,9 @@ export interface GoogleChatConfig {
   api_url?: string;
 }
 
+/** the same for every message of one run, different for every run: project, environment and the run's start */
 export function googleChatThreadKey(event: DeployEvent): string {
-  return `ee-deploy-${runKey(event)}`.replace(/[^A-Za-z0-9._:/-]/g, '_').slice(0, 4000);
+  return `ee-deploy-${event.project}-${event.env}-${event.run ?? event.release ?? event.timestamp}`.replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 4000);
 }
 
 export function googleChatUrl(cfg: GoogleChatConfig): string {
