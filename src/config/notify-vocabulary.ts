@@ -17,6 +17,9 @@ export type NotifyLevel = (typeof NOTIFY_LEVELS)[number];
 export const ROUTE_LEVELS = [...NOTIFY_LEVELS, 'needs_human'] as const;
 export type RouteLevel = (typeof ROUTE_LEVELS)[number];
 
+/** what a channel is sent when neither it nor `notifications.on` says */
+export const DEFAULT_ON: readonly RouteLevel[] = ['success', 'failure', 'rollback'];
+
 /**
  * Template placeholders: `{{project}} {{env}} {{release}} {{commit}} {{host}} {{user}}
  * {{duration}} {{error}} {{url}}` (whitespace inside the braces is allowed). An unknown one is a

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
-import { NOTIFY_LEVELS, ROUTE_LEVELS, validateTemplates, type NotifyLevel } from './notify-vocabulary.js';
+import { DEFAULT_ON, NOTIFY_LEVELS, ROUTE_LEVELS, validateTemplates, type NotifyLevel } from './notify-vocabulary.js';
 import { suggest } from './suggest.js';
 import { excludePatternProblem } from '../release/exclude.js';
 import { isRecipient } from '../secrets/age.js';
@@ -118,7 +118,7 @@ function escalateTargetProblem(n: { webhooks?: { name?: string }[] } & Partial<R
 
 export const notificationsSchema = z
   .object({
-    on: levels.default(['success', 'failure', 'rollback']),
+    on: levels.default(() => [...DEFAULT_ON]),
     timeout: duration.default(5000),
     slack: z.object({ webhook_url: z.string().url(), ...channelBase }).strict().optional(),
     discord: z.object({ webhook_url: z.string().url(), ...channelBase }).strict().optional(),

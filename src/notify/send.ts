@@ -6,7 +6,7 @@
 import { Agent } from 'undici';
 import { formatDuration } from '../config/duration.js';
 import { redact, redactDeep } from '../config/secrets.js';
-import type { RouteLevel } from '../config/notify-vocabulary.js';
+import { DEFAULT_ON, type RouteLevel } from '../config/notify-vocabulary.js';
 import type { NotificationsConfig } from '../config/schema.js';
 import { runChannel, urlSecrets, type AttemptContext, type AttemptOutcome } from './attempt.js';
 import { isFailure, type ChannelResult, type DeployEvent } from './event.js';
@@ -26,7 +26,6 @@ import { smsParts } from './channels/sms.js';
 import { sendJira } from './channels/jira.js';
 
 export const DEFAULT_NOTIFY_TIMEOUT_MS = 5000;
-export const DEFAULT_ON: readonly RouteLevel[] = ['success', 'failure', 'rollback'];
 /** SMS wakes people up: failures only, unless `sms.on` says otherwise */
 export const SMS_DEFAULT_ON: readonly RouteLevel[] = ['failure', 'needs_human'];
 

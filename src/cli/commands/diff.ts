@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { lazyRun } from '../lazy.js';
 import { formatBytes } from '../../util/format.js';
+import { itemLines } from '../table.js';
 import { EeError, ExitCode, type ExitCodeValue } from '../../errors.js';
 import { diffHosts } from '../../integrity/diff.js';
 import { globalOptions, isInteractive, loadConfig, printJson, selectHosts } from '../context.js';
@@ -23,14 +24,6 @@ The local source is compared as it is (source.build is not run).`)
     .action(lazyRun('diff'));
 }
 
-const LIMIT = 50;
-
-function list(label: string, items: string[], all: boolean): string {
-  if (!items.length) return '';
-  const shown = all ? items : items.slice(0, LIMIT);
-  return shown.map((i) => `  ${label} ${i}\n`).join('') + (shown.length < items.length ? `  ... and ${items.length - shown.length} more (--all)\n` : '');
-}
-
 export const run = async (project: string | undefined, opts: { all?: boolean }, cmd: Command) => {
   const o = globalOptions(cmd);
   await runCommand(o, async () => {
@@ -48,7 +41,7 @@ export const run = async (project: string | undefined, opts: { all?: boolean }, 
         const head = r.state === 'same' ? 'no changes' : `${r.add!.length} to add, ${r.change!.length} to change, ${r.remove!.length} to remove, ${formatBytes(r.bytes!)} to send`;
         process.stdout.write(`${r.host}: ${r.release ? `against ${r.release}` : 'nothing deployed yet'}: ${head}${r.state === 'unknown' ? ` (${r.error})` : ''}\n`);
         const fmt = (x: { path: string; size: number }) => `${x.path} (${formatBytes(x.size)})`;
-        process.stdout.write(list('+', r.add!.map(fmt), !!opts.all) + list('~', r.change!.map(fmt), !!opts.all) + list('-', r.remove!.map(fmt), !!opts.all));
+        process.stdout.write(itemLines('+', r.add!.map(fmt), !!opts.all) + itemLines('~', r.change!.map(fmt), !!opts.all) + itemLines('-', r.remove!.map(fmt), !!opts.all));
       }
     if (!failed) return 0;
     const err = new EeError(failed.error ?? `${failed.host}: unreachable`, (failed.exitCode ?? ExitCode.connection) as ExitCodeValue, { host: failed.host });

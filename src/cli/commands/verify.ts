@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { lazyRun } from '../lazy.js';
 import { formatBytes } from '../../util/format.js';
+import { itemLines } from '../table.js';
 import { EeError, ExitCode, IntegrityError, type ExitCodeValue } from '../../errors.js';
 import { verifyHosts } from '../../integrity/verify.js';
 import { globalOptions, isInteractive, loadConfig, printJson, selectHosts } from '../context.js';
@@ -25,14 +26,6 @@ Exit codes: 0 clean, 7 drift or a release without a manifest, 3 a host could not
     .action(lazyRun('verify'));
 }
 
-const LIMIT = 50;
-
-function list(label: string, items: string[], all: boolean): string {
-  if (!items.length) return '';
-  const shown = all ? items : items.slice(0, LIMIT);
-  return shown.map((i) => `  ${label} ${i}\n`).join('') + (shown.length < items.length ? `  ... and ${items.length - shown.length} more (--all)\n` : '');
-}
-
 export const run = async (project: string | undefined, opts: { release?: string }, cmd: Command) => {
   const o = globalOptions(cmd);
   await runCommand(o, async () => {
@@ -48,7 +41,7 @@ export const run = async (project: string | undefined, opts: { release?: string 
         if (r.state === 'clean') process.stdout.write(`${r.host}: ${r.release} clean (${r.files} files match the manifest)\n`);
         else if (r.state === 'drift') {
           process.stdout.write(`${r.host}: ${r.release} DRIFT: ${r.modified!.length} modified, ${r.added!.length} added, ${r.missing!.length} missing\n`);
-          process.stdout.write(list('modified', r.modified!.map((m) => `${m.path} (${m.what})`), true) + list('added   ', r.added!, true) + list('missing ', r.missing!, true));
+          process.stdout.write(itemLines('modified', r.modified!.map((m) => `${m.path} (${m.what})`), true) + itemLines('added   ', r.added!, true) + itemLines('missing ', r.missing!, true));
         } else process.stdout.write(`${r.host}: ${r.state === 'error' ? 'ERROR' : 'CANNOT VERIFY'} ${r.error}\n`);
       }
     if (doc.ok) return 0;

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AnyAuthMethod, AuthHandlerMiddleware, AuthenticationType, BaseAgent as BaseAgentType, ParsedKey } from 'ssh2';
-import type { SshHostSettings } from './ssh-config.js';
+import { tilde, type SshHostSettings } from './ssh-config.js';
 import { BaseAgent, createAgent, parseKey } from './ssh2-lib.js';
 
 /** Ask for a key's passphrase; resolve `undefined` to skip the key. */
@@ -36,10 +36,6 @@ let promptChain: Promise<unknown> = Promise.resolve();
 /** Forget cached decrypted keys (tests). */
 export function clearKeyCache(): void {
   decrypted.clear();
-}
-
-function tilde(p: string, home: string): string {
-  return home && (p === home || p.startsWith(home + path.sep)) ? `~${p.slice(home.length)}` : p;
 }
 
 async function enquirerPrompt(keyFile: string, attempt: number): Promise<string | undefined> {

@@ -20,7 +20,7 @@ import {
   preferredHostKeyAlgorithms,
   type KnownHostEntry,
 } from './known-hosts.js';
-import { homeDir, hostLabel, type Hop, type SshHostSettings } from './ssh-config.js';
+import { homeDir, hostLabel, tilde, type Hop, type SshHostSettings } from './ssh-config.js';
 
 export interface HostKeyCheck {
   /** host key algorithms to offer first: the types known_hosts has for this host */
@@ -38,10 +38,6 @@ const SHORT_TYPE: Record<string, { display: string; scan: string }> = {
   'ecdsa-sha2-nistp521': { display: 'ECDSA', scan: 'ecdsa' },
   'ssh-dss': { display: 'DSA', scan: 'dsa' },
 };
-
-function tilde(p: string, home: string): string {
-  return home && (p === home || p.startsWith(home + path.sep)) ? `~${p.slice(home.length)}` : p;
-}
 
 /** Quote for a copy-pasteable shell line in a message. */
 function sq(s: string): string {

@@ -73,6 +73,11 @@ function localUser(): string {
   }
 }
 
+/** `/home/me/.ssh/x` -> `~/.ssh/x`, for messages */
+export function tilde(p: string, home: string): string {
+  return home && (p === home || p.startsWith(home + path.sep)) ? `~${p.slice(home.length)}` : p;
+}
+
 /** `~` and `~/x` follow $HOME (not `~otheruser`). */
 export function expandTilde(p: string, home = homeDir()): string {
   if (p === '~') return home;
