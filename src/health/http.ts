@@ -44,6 +44,18 @@ function expectedText(expected: number | number[] | undefined): string {
   return Array.isArray(expected) ? expected.join(', ') : String(expected);
 }
 
+/** how much of a failed check's body its message shows */
+export const BODY_SHOWN_BYTES = 200;
+
+/** `; body: "db down"`: the first BODY_SHOWN_BYTES bytes, quoted on one line ('' for an empty body) */
+export function bodyShown(body: Buffer): string {
+  if (body.length === 0) return '';
+  const cut = body.length > BODY_SHOWN_BYTES;
+  // a character cut in half at the limit is dropped, not shown as U+FFFD
+  const text = body.subarray(0, BODY_SHOWN_BYTES).toString('utf8').replace(/\uFFFD+$/, '');
+  return `; body: ${JSON.stringify(text)}${cut ? ' (first 200 bytes)' : ''}`;
+}
+
 /** Run one attempt. Never throws: errors become a failed outcome (`aborted` when `signal` fired). */
 export async function httpAttempt(check: HttpCheck, agent: Agent, timeoutMs: number, signal?: AbortSignal): Promise<AttemptOutcome> {
   const url = check.http!;
@@ -68,19 +80,27 @@ export async function httpAttempt(check: HttpCheck, agent: Agent, timeoutMs: num
     });
     res.body.on('error', () => {}); // destroying it below (or on abort) must not surface as an uncaught error
     if (!statusExpected(res.statusCode, expected)) {
+      // the start of the body usually says why (`db down`): read that much, within the same timeout
+      let head = Buffer.alloc(0);
+      for await (const chunk of res.body) {
+        head = Buffer.concat([head, Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array)]);
+        if (head.length >= BODY_SHOWN_BYTES) break;
+      }
       res.body.destroy();
       const location = res.statusCode >= 300 && res.statusCode < 400 && typeof res.headers.location === 'string' ? ` -> ${oneLine(res.headers.location)}` : '';
       const want = expected === undefined ? '' : `, expected ${expectedText(expected)}`;
-      return { ok: false, detail: `HTTP ${res.statusCode}${location}${want}` };
+      return { ok: false, detail: `HTTP ${res.statusCode}${location}${want}${bodyShown(head)}` };
     }
     // Read the body (bounded) so the timeout covers it, searching for `body_contains` on the way.
     const decoder = new StringDecoder('utf8');
+    let head = Buffer.alloc(0);
     let size = 0;
     let tail = '';
     let found = !needle;
     for await (const chunk of res.body) {
       const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
       const take = Math.min(buf.length, MAX_BODY_BYTES - size);
+      if (head.length < BODY_SHOWN_BYTES) head = Buffer.concat([head, buf.subarray(0, Math.min(take, BODY_SHOWN_BYTES - head.length))]);
       size += take;
       if (!found && needle) {
         const window = tail + decoder.write(take < buf.length ? buf.subarray(0, take) : buf);
@@ -90,7 +110,7 @@ export async function httpAttempt(check: HttpCheck, agent: Agent, timeoutMs: num
       if (size >= MAX_BODY_BYTES || (found && needle)) break; // leaving the loop destroys the body
     }
     if (!found && needle) found = (tail + decoder.end()).includes(needle);
-    if (!found) return { ok: false, detail: `HTTP ${res.statusCode} but the body does not contain ${JSON.stringify(needle)}` };
+    if (!found) return { ok: false, detail: `HTTP ${res.statusCode} but the body does not contain ${JSON.stringify(needle)}${bodyShown(head)}` };
     return { ok: true, detail: `HTTP ${res.statusCode}` };
   } catch (err) {
     if (signal?.aborted) return { ok: false, detail: 'aborted', aborted: true };

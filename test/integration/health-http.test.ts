@@ -45,6 +45,10 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     case '/error':
       res.writeHead(500).end('boom');
       return;
+    case '/db-down':
+      // a long body: only its first 200 bytes are shown (the cut falls inside the two-byte é)
+      res.writeHead(503, { 'content-type': 'text/plain' }).end(`db down\n${'x'.repeat(191)}é${'y'.repeat(500)}`);
+      return;
     case '/hang':
       return; // never answers
     case '/slow-body':
@@ -123,7 +127,7 @@ describe('http checks', () => {
     expect(attempts.map((a) => a.ok)).toEqual([false, false, false, true]);
     expect(hits.get('/flaky?fail=3')).toBe(4);
     expect(attempts.map((a) => a.delayBeforeNextMs)).toEqual([50, 100, 200, undefined]);
-    expect(attempts[0].detail).toBe('HTTP 503');
+    expect(attempts[0].detail).toBe('HTTP 503; body: "warming up"');
     const gaps = attempts.slice(1).map((a, i) => a.startedAt - attempts[i].startedAt);
     // each gap is at least its delay (so the waits really grow by the factor, 2)
     expect(gaps[0]).toBeGreaterThanOrEqual(48);
@@ -134,9 +138,9 @@ describe('http checks', () => {
     const waits = attempts.slice(0, -1).map((a, i) => attempts[i + 1].startedAt - a.startedAt - a.durationMs);
     [50, 100, 200].forEach((d, i) => expect(waits[i], `wait #${i + 1}`).toBeLessThan(d * 1.5 + 150));
     expect(events.map(formatAttempt)).toEqual([
-      'flaky: attempt 1/5 failed (HTTP 503), retrying in 0.05s',
-      'flaky: attempt 2/5 failed (HTTP 503), retrying in 0.10s',
-      'flaky: attempt 3/5 failed (HTTP 503), retrying in 0.20s',
+      'flaky: attempt 1/5 failed (HTTP 503; body: "warming up"), retrying in 0.05s',
+      'flaky: attempt 2/5 failed (HTTP 503; body: "warming up"), retrying in 0.10s',
+      'flaky: attempt 3/5 failed (HTTP 503; body: "warming up"), retrying in 0.20s',
       'flaky: attempt 4/5 ok (HTTP 200)',
     ]);
     expect(events.every((e) => e.maxAttempts === 5 && e.host === undefined)).toBe(true);
@@ -150,15 +154,24 @@ describe('http checks', () => {
     expect(res.ok).toBe(false);
     expect(res.attempts).toHaveLength(3);
     expect((hits.get('/error') ?? 0) - before).toBe(3);
-    expect(res.error).toBe('HTTP 500');
+    expect(res.error).toBe('HTTP 500; body: "boom"');
     expect(res.attempts.at(-1)!.delayBeforeNextMs).toBeUndefined();
-    expect(summarizeFailure(r)).toBe('health check "homepage" failed after 3 attempts: HTTP 500');
+    expect(summarizeFailure(r)).toBe('health check "homepage" failed after 3 attempts: HTTP 500; body: "boom"');
+  });
+
+  it('a failed check shows the status and the first 200 bytes of the body, on one line', async () => {
+    const r = await runHealthChecks([check({ name: 'db', http: `${base}/db-down`, retries: 1 })], fast, noTargets);
+    expect(r.results[0].error).toBe(`HTTP 503; body: "db down\\n${'x'.repeat(191)}" (first 200 bytes)`);
+    expect(summarizeFailure(r)).toContain('failed after 1 attempt: HTTP 503; body: "db down\\nxxx');
+    // an empty body adds nothing
+    const e = await runHealthChecks([check({ name: 'empty', http: `${base}/status?code=500`, retries: 1 })], fast, noTargets);
+    expect(e.results[0].error).toBe('HTTP 500');
   });
 
   it('per-check retries override health_defaults', async () => {
     const r = await runHealthChecks([check({ name: 'once', http: `${base}/error`, retries: 1 })], fast, noTargets);
     expect(r.results[0].attempts).toHaveLength(1);
-    expect(summarizeFailure(r)).toBe('health check "once" failed after 1 attempt: HTTP 500');
+    expect(summarizeFailure(r)).toBe('health check "once" failed after 1 attempt: HTTP 500; body: "boom"');
   });
 
   it('a hanging server is cut off by the per-attempt timeout; the total stays bounded', async () => {
@@ -197,7 +210,7 @@ describe('http checks', () => {
     expect(by.match.ok).toBe(true);
     expect(by.far.ok).toBe(true);
     expect(by.mismatch.ok).toBe(false);
-    expect(by.mismatch.error).toBe('HTTP 200 but the body does not contain "database: up"');
+    expect(by.mismatch.error).toBe('HTTP 200 but the body does not contain "database: up"; body: "status: ok\\n"');
     expect(r.ok).toBe(false);
   });
 

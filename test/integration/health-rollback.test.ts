@@ -89,12 +89,12 @@ describe('post-switch health checks', () => {
     expect(readFileSync(path.join(s.root, 'after_rollback.txt'), 'utf8')).toBe(`${a} ${b}\n`);
     expect(isLocked(s.root)).toBe(false);
     // attempts and backoff are visible
-    expect(r.stdout).toContain('homepage: attempt 1/3 failed (HTTP 500, expected 200), retrying in 0.05s');
-    expect(r.stdout).toContain('homepage: attempt 2/3 failed (HTTP 500, expected 200), retrying in 0.10s');
-    expect(r.stdout).toContain('homepage: attempt 3/3 failed (HTTP 500, expected 200)');
+    expect(r.stdout).toContain('homepage: attempt 1/3 failed (HTTP 500, expected 200; body: "broken\\n"), retrying in 0.05s');
+    expect(r.stdout).toContain('homepage: attempt 2/3 failed (HTTP 500, expected 200; body: "broken\\n"), retrying in 0.10s');
+    expect(r.stdout).toContain('homepage: attempt 3/3 failed (HTTP 500, expected 200; body: "broken\\n")');
     // and the rolled-back release was checked again (healthy)
     expect(r.stdout).toMatch(/post health checks passed/);
-    expect(r.stderr).toBe(`error: health check "homepage" failed after 3 attempts: HTTP 500, expected 200; rolled back (local -> ${a})\n`);
+    expect(r.stderr).toBe(`error: health check "homepage" failed after 3 attempts: HTTP 500, expected 200; body: "broken\\n"; rolled back (local -> ${a})\n`);
     // 3 failed attempts on the new release, 1 good one on the old
     expect(s.app.hits).toBe(1 + 3 + 1);
     // a plain rollback now skips the bad release
@@ -109,7 +109,7 @@ describe('post-switch health checks', () => {
     expect(r.code).toBe(5);
     const id = releases(s.root)[0];
     expect(current(s.root)).toBe(id);
-    expect(r.stderr).toMatch(/^error: health check "homepage" failed after 3 attempts: HTTP 500, expected 200; automatic rollback failed: local: still on the new release \d{14}: there is no previous release to roll back to\n$/);
+    expect(r.stderr).toMatch(/^error: health check "homepage" failed after 3 attempts: HTTP 500, expected 200; body: "broken\\n"; automatic rollback failed: local: still on the new release \d{14}: there is no previous release to roll back to\n$/);
     const doc = jsonDoc(r.stdout);
     expect(doc).toMatchObject({ ok: false, exitCode: 5, error: { type: 'NeedsHumanError', hosts: [{ host: 'local', current: id }] } });
     expect(historyRecords(s.root).at(-1)).toMatchObject({ id, status: 'needs_human' });
@@ -125,8 +125,8 @@ describe('post-switch health checks', () => {
     const r = await cli(f.home, s.p.dir, ['deploy']);
     expect(r.code, r.stderr).toBe(0);
     // each attempt is reported once
-    expect(r.stdout.split('warmup: attempt 1/10 failed (HTTP 500), retrying in 0.10s')).toHaveLength(2);
-    expect(r.stdout.split('warmup: attempt 2/10 failed (HTTP 500), retrying in 0.10s')).toHaveLength(2);
+    expect(r.stdout.split('warmup: attempt 1/10 failed (HTTP 500; body: "starting\\n"), retrying in 0.10s')).toHaveLength(2);
+    expect(r.stdout.split('warmup: attempt 2/10 failed (HTTP 500; body: "starting\\n"), retrying in 0.10s')).toHaveLength(2);
     expect(r.stdout).not.toContain('attempt 3/10 failed');
   });
 
