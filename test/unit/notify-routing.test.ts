@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide, failureStreak, heldBackNote, levelSelected, routeProblem, runsOf, type PastRun } from '../../src/notify/routing.js';
 import type { DeployEvent } from '../../src/notify/event.js';
-import { issueKeysFrom, jiraEnvironmentType, jiraState } from '../../src/notify/channels/jira.js';
+import { issueKeysFrom, jiraDeployment, jiraEnvironmentType, jiraState } from '../../src/notify/channels/jira.js';
 import { datadogApiBase } from '../../src/notify/channels/datadog.js';
 import { pagerdutyRequests } from '../../src/notify/channels/pagerduty.js';
 import { smsText, SMS_MAX } from '../../src/notify/channels/sms.js';
@@ -102,6 +102,11 @@ describe('channel payload parts', () => {
     expect(jiraState(ev({ level: 'rollback', status: 'rolled_back' }))).toBe('rolled_back');
     expect(jiraState(ev({ status: 'interrupted' }))).toBe('cancelled');
     expect(jiraState(ev({ level: 'success', status: 'success' }))).toBe('successful');
+    const cfg = { site: 'acme.atlassian.net', client_id: 'c', client_secret: 's' };
+    const dep = (e: DeployEvent) => (jiraDeployment(cfg, e, 'm', 5, {}) as { deployments: Record<string, unknown>[] }).deployments[0];
+    expect(dep(ev({ changes: [{ sha: 'a', message: 'SHOP-5 x' }] })).associations).toEqual([{ associationType: 'issueIdOrKeys', values: ['SHOP-5'] }]);
+    expect('associations' in dep(ev({ changes: [{ sha: 'a', message: 'no key' }] }))).toBe(false);
+    expect(dep(ev({ runStarted: '2026-01-01T12:00:00.000Z' }))).toMatchObject({ deploymentSequenceNumber: Date.parse('2026-01-01T12:00:00.000Z'), updateSequenceNumber: 5, url: 'https://acme.atlassian.net' });
     expect(['production', 'prod-eu', 'staging', 'qa', 'dev', 'edge'].map(jiraEnvironmentType)).toEqual(['production', 'production', 'staging', 'testing', 'development', 'unmapped']);
   });
   it('Datadog site -> API host; api_url replaces scheme/host/port and keeps the documented path', () => {

@@ -73,7 +73,8 @@ export function jiraDeployment(cfg: JiraConfig, event: DeployEvent, message: str
   const deployment = {
     deploymentSequenceNumber: started,
     updateSequenceNumber: now,
-    associations: keys.length ? [{ associationType: 'issueIdOrKeys', values: keys }] : [],
+    // no keys: no associations field (an empty list is not a valid association set)
+    ...(keys.length ? { associations: [{ associationType: 'issueIdOrKeys', values: keys }] } : {}),
     displayName: truncate(`${event.project} ${what}`, 255),
     url,
     description: truncate(`${eventTitle(event)}: ${message}`, 255),
