@@ -63,10 +63,12 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
 
   // connecting changes nothing on the hosts: it runs while the source is scanned
   let transports: ReturnType<typeof connectHosts> | undefined;
+  const buildStarted = Date.now();
   const tree = await buildSource(o, () => (transports = connectHosts({ config, hosts, reporter, interactive: o.interactive, dryRun: o.dryRun }))).catch(async (e: unknown) => {
     await closeHosts(transports);
     throw e;
   });
+  const buildDone = Date.now();
   const [user, git] = await identity;
   await requireApprovals(gate, user, git, tree).catch(async (e: unknown) => {
     await closeHosts(transports);
@@ -79,6 +81,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   const plan = planStrategy(sessions.hosts, config.env, { preferCanary: (s) => s.host.roles.includes('canary') || s.host.tags.includes('canary') });
   const run = newRun({ o, sessions, id: newReleaseId(allIds), user, git, revision, started, warnings, plan, toPrepare: sessions.hosts });
   if (plan.strategy === 'canary') run.canary = plan.waves[0].hosts.map((s) => s.host.id);
+  run.steps.build = buildDone - buildStarted;
   try {
     return await pipeline(run, tree);
   } finally {

@@ -15,7 +15,7 @@ import { sleep } from '../util/sleep.js';
 import { preflight, prepareAll } from './prepare.js';
 import { type DeployResult, eventFrom, finishAll, makeResult } from './records.js';
 import { failBeforeDone } from './recovery.js';
-import { type Run, checkInterrupt } from './run.js';
+import { type Run, checkInterrupt, timeStep } from './run.js';
 import { switchAll } from './switch.js';
 import { writeEnvFile } from './env-file.js';
 
@@ -72,7 +72,9 @@ export async function preparePhase(run: Run, tree: SourceTree, hosts: HostSessio
   if (wave && wave.kind !== 'all') run.o.reporter.info(`${wave.label}: ${todo.map((s) => s.host.id).join(', ')}`);
   await prepareAll(run, tree, todo);
   checkInterrupt(run, 'before the switch');
+  const tc = Date.now();
   const pre = await runChecks(run.o, 'pre', todo.map((s) => ({ host: s.host.id, transport: s.t, cwd: layout(s.host.path).release(run.id) })));
+  timeStep(run, 'checks', tc);
   if (pre) {
     run.health.push(pre);
     if (!pre.ok) throw new DeployError(pre.summary, { step: 'pre health checks', host: failedHost(pre) });
@@ -96,7 +98,9 @@ export async function postChecks(run: Run, wave: Wave<HostSession>): Promise<voi
   let rounds = 0;
   let last: CheckOutcome | undefined;
   for (;;) {
+    const tc = Date.now();
     const post = await runChecks(o, 'post', targets);
+    timeStep(run, 'checks', tc);
     rounds++;
     if (post) last = post;
     if (post && !post.ok) {

@@ -3,7 +3,7 @@ import type { ResolvedHost } from '../config/resolve.js';
 import { DeployError, EeError } from '../errors.js';
 import { parseHookFailure } from '../remote/steps/hooks.js';
 import { prepareScript } from '../remote/steps/prepare.js';
-import { userOutput } from '../remote/protocol.js';
+import { hasTag, userOutput } from '../remote/protocol.js';
 import { execChecked, tail } from './remote.js';
 import type { HostSession } from './session.js';
 import type { SourceTree } from '../release/scan.js';
@@ -44,8 +44,25 @@ export async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[
   const u = upload.summary;
   const what = u.incremental ? `${u.sent} changed of ${tree.files} files (${formatBytes(u.sentBytes)}; ${u.linked} unchanged, hard-linked)` : `${tree.files} files (${formatBytes(tree.totalBytes)})`;
   const step = o.reporter.step(`uploading ${what} to ${hosts.length} host(s)`);
+  run.bytesSent = (run.bytesSent ?? 0) + (u.incremental ? u.sentBytes : tree.totalBytes);
+  run.filesChanged = u.incremental ? u.sent : tree.files;
   const errors: EeError[] = [];
+  // upload = until the archive is unpacked (the script says `uploaded`), prepare = links + hooks
+  const t0 = Date.now();
+  let uploadedAt = 0;
   await upload.forEach(async (s, send) => {
+    let seen: string | undefined = '';
+    const forward = remoteOutput(o.reporter, s.host.id, o.config.raw.hooks);
+    const onStdout = (d: string) => {
+      if (seen !== undefined) {
+        seen += d;
+        if (hasTag(seen, 'uploaded')) {
+          uploadedAt = Math.max(uploadedAt, Date.now());
+          seen = undefined;
+        }
+      }
+      forward(d);
+    };
     try {
       const r = await send((archive) => execChecked(
         s.t,
@@ -64,7 +81,7 @@ export async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[
           lockToken: run.sessions.token,
         }),
         'prepare',
-        { stdin: archive.stdin, onStdout: remoteOutput(o.reporter, s.host.id, o.config.raw.hooks), signal: o.signal },
+        { stdin: archive.stdin, onStdout, signal: o.signal },
       ));
       void r;
     } catch (e) {
@@ -83,6 +100,9 @@ export async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[
     }
   });
   upload.saveCaches();
+  const end = Date.now();
+  run.steps.upload = (run.steps.upload ?? 0) + ((uploadedAt || end) - t0);
+  run.steps.prepare = (run.steps.prepare ?? 0) + (end - (uploadedAt || end));
   if (errors.length) {
     step.fail(`prepare failed on ${errors.length} of ${hosts.length} host(s)`);
     const first = errors[0];

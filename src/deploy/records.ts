@@ -4,6 +4,8 @@ import { historyLine, deployedLine, rolledBackLine, type HistoryRecord, type His
 import { finishScript, parseFinish } from '../remote/steps/finish.js';
 import { selectPrune } from '../remote/steps/prune.js';
 import { machineName } from './identity.js';
+import { changesSince, commitTime, type Change } from './git-changes.js';
+import type { HostSession } from './session.js';
 import { releaseLocks } from './session.js';
 import type { CheckOutcome } from './checks.js';
 import type { StrategyName } from './strategy.js';
@@ -39,6 +41,7 @@ export interface DeployResult {
 export async function finishAll(run: Run, status: HistoryStatus, durationMs: number, f: { removeRelease?: boolean; markBad?: boolean; error?: string } = {}): Promise<void> {
   const { o, sessions } = run;
   const keep = o.config.raw.keep_releases;
+  const shipped = await whatShipped(run);
   await forEachLimited(sessions.hosts, o.config.env.max_parallel, async (s) => {
     const out = run.outcomes.get(s.host.id)!;
     const isCurrent = status === 'success' || (out.current === run.id);
@@ -60,6 +63,14 @@ export async function finishAll(run: Run, status: HistoryStatus, durationMs: num
       hosts: sessions.hosts.map((h) => h.host.id),
       ...(run.canary ? { canary: run.canary } : {}),
       ...(run.promote ? { promote: true } : {}),
+      project: o.config.project,
+      run: run.runId,
+      live_at: run.liveAt.get(s),
+      commit_time: shipped.commitTime,
+      changes: shipped.changes.get(s),
+      steps: run.steps,
+      bytes_sent: run.bytesSent,
+      files_changed: run.filesChanged,
     };
     // after a success, and after a failure that left the host back on its previous release (the
     // new one marked): marked releases do not count toward keep, so the last good one always stays
@@ -98,6 +109,29 @@ export async function finishAll(run: Run, status: HistoryStatus, durationMs: num
   });
   // a host whose finish failed (e.g. connection lost) still holds our lock: try once more
   await releaseLocks(sessions);
+}
+
+/**
+ * The head commit's time and, per host, the commits new since the release it replaced (git, in the
+ * source's work tree). Not from git: neither.
+ */
+async function whatShipped(run: Run): Promise<{ commitTime?: string; changes: Map<HostSession, Change[]> }> {
+  const changes = new Map<HostSession, Change[]>();
+  const head = run.git.sha;
+  if (!head || run.o.dryRun) return { changes };
+  const dir = run.o.config.sourceDir;
+  const byPrevious = new Map<string, Promise<Change[]>>();
+  const [commitTimeIso] = await Promise.all([
+    commitTime(dir, head),
+    ...run.sessions.hosts.map(async (s) => {
+      const from = fromOf(run, s);
+      const prev = from ? s.state.releases.find((r) => r.id === from)?.revision : undefined;
+      const key = prev ?? '';
+      if (!byPrevious.has(key)) byPrevious.set(key, changesSince(dir, head, prev));
+      changes.set(s, await byPrevious.get(key)!);
+    }),
+  ]);
+  return { commitTime: commitTimeIso, changes };
 }
 
 export function makeResult(run: Run, status: HistoryStatus, durationMs: number): DeployResult {

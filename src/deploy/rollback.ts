@@ -3,6 +3,7 @@
  * on every host, run after_rollback hooks and the post health checks, record and notify.
  */
 import { policyPreflight } from './policy-gate.js';
+import { randomUUID } from 'node:crypto';
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import { DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
@@ -112,7 +113,13 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
       return result;
     }
     const failures: HostState[] = [];
+    const runId = randomUUID();
+    // when `current` switched on each host (the switch is the script's first action)
+    const liveAt = new Map<HostSession, string>();
     const recordFor = (s: HostSession, entry: RollbackPlanEntry, status: HistoryStatus, durationMs: number, error?: string): HistoryRecord => ({
+      project: config.project,
+      run: runId,
+      live_at: liveAt.get(s),
       id: entry.to,
       action: 'rollback',
       status,
@@ -137,17 +144,22 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     const step = reporter.step(`rolling back to ${new Set(plan.map((p) => p.entry.to)).size === 1 ? target : 'the previous releases'}`);
     await forEachLimited(plan, config.env.max_parallel, async ({ s, entry }) => {
       let cmd = switchScript({ root: s.host.path, id: entry.to, hooks: config.raw.hooks.after_rollback, hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_RELEASE: entry.to, EE_RELEASE_PATH: layout(s.host.path).release(entry.to), EE_DEPLOY_PATH: s.host.path, EE_PREVIOUS_RELEASE: entry.from ?? '', EE_HOST: s.host.id, EE_USER: user }, phase: 'after_rollback', clearBad: o.release !== undefined, hooksTimeoutMs: config.raw.hooks_timeout });
+      const at = new Date().toISOString();
       if (mergeFinish) {
+        // this line is written only once the switch succeeded
+        liveAt.set(s, at);
         const record = recordFor(s, entry, 'success', Date.now() - started);
         cmd = lines(cmd, finishScript({ root: s.host.path, historyLine: historyLine(record), revisionsLine: rolledBackLine({ user, release: entry.to }), unlockToken: sessions.token }));
       }
       const r = await s.t.exec(cmd, { onStdout: remoteOutput(reporter, s.host.id, config.raw.hooks) }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+      if (parseSwitch(r.stdout).switched !== entry.to && !o.dryRun) liveAt.delete(s);
       if (mergeFinish && r.code === 0 && parseFinish(r.stdout).finished) {
         finished.add(s);
         s.locked = false;
       }
       const h = result.hosts.find((x) => x.host === s.host.id)!;
       if (parseSwitch(r.stdout).switched === entry.to || o.dryRun) {
+        liveAt.set(s, at);
         h.current = entry.to;
         h.state = 'rolled_back';
       }
@@ -225,7 +237,13 @@ async function oneExec(
   const t = (await a.transports).get(host.id)!;
   const lock = newLockInfo({ user, machine: machineName(), message: o.message, command: 'rollback', env: config.envName });
   const token = lock.token;
-  const record = (status: HistoryStatus, error?: string): HistoryRecord => ({
+  const runId = randomUUID();
+  const switchAt = new Date().toISOString();
+  const record = (status: HistoryStatus, error?: string, live = true): HistoryRecord => ({
+    project: config.project,
+    run: runId,
+    // the success line is written by the script only after its switch, which it makes first
+    live_at: live ? switchAt : undefined,
     id: ROLLBACK_TO,
     action: 'rollback',
     status,
@@ -283,7 +301,7 @@ async function oneExec(
   await notify(o, { level: ok ? 'rollback' : 'failure', action: 'rollback', user, release: to, previousRelease: from, hosts: [host.id], durationMs, status: result.status, error, run: a.startedIso, runStarted: a.startedIso }, a.warnings, { history: historyLoader([{ t, host }]) });
   if (!ok) {
     // the script stopped with our lock held: record the failure and unlock
-    const failed: HistoryRecord = { ...record('failed', error), id: to, from, commit: undefined, duration_ms: durationMs };
+    const failed: HistoryRecord = { ...record('failed', error, switched), id: to, from, commit: undefined, duration_ms: durationMs };
     await t.exec(finishScript({ root: host.path, historyLine: historyLine(failed), revisionsLine: switched ? rolledBackLine({ user, release: to }) : undefined, unlockToken: token })).catch(() => undefined);
     if (!switched) {
       const err = new NeedsHumanError(redact(`rollback failed: ${error}`), [{ host: host.id, state: error ?? 'rollback failed', current: from }]);

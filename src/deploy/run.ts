@@ -1,5 +1,7 @@
 /** A deploy run's state, shared by its steps: the options, the hosts' sessions, the plan, what happened so far. */
+import { randomUUID } from 'node:crypto';
 import { InterruptedError } from '../errors.js';
+import type { StepName } from '../history/record.js';
 import { layout } from '../remote/layout.js';
 import type { RunOptions } from './context.js';
 import type { GitInfo } from './identity.js';
@@ -54,6 +56,19 @@ export interface Run {
   promote?: boolean;
   /** REVISION_TIME of the release when it is not this run's start (--promote: the canary's) */
   revisionTime?: string;
+  /** the same on every host's history record of this run */
+  runId: string;
+  /** when `current` switched to the release, per host */
+  liveAt: Map<HostSession, string>;
+  /** wall time per pipeline step (ms), summed over waves */
+  steps: Partial<Record<StepName, number>>;
+  bytesSent?: number;
+  filesChanged?: number;
+}
+
+/** adds the wall time since `t0` to a step */
+export function timeStep(run: Run, step: StepName, t0: number): void {
+  run.steps[step] = (run.steps[step] ?? 0) + (Date.now() - t0);
 }
 
 export function newRun(a: { o: DeployOptions; sessions: Sessions; id: string; user: string; git: GitInfo; revision: string; started: number; warnings: string[]; plan: StrategyPlan<HostSession>; toPrepare: HostSession[]; alreadyLive?: HostSession[] }): Run {
@@ -73,6 +88,9 @@ export function newRun(a: { o: DeployOptions; sessions: Sessions; id: string; us
     plan: a.plan,
     toPrepare: new Set(a.toPrepare),
     alreadyLive: new Set(a.alreadyLive ?? []),
+    runId: randomUUID(),
+    liveAt: new Map(),
+    steps: {},
   };
   for (const s of a.sessions.hosts) run.outcomes.set(s.host.id, { host: s.host.id, state: 'unchanged', current: s.state.current, previous: fromOf(run, s) });
   return run;

@@ -4,7 +4,7 @@
  * Prometheus Pushgateway.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,5 +155,60 @@ describe('ee-deploy metrics', () => {
     } finally {
       await f.servers[1].start();
     }
+  });
+});
+
+describe('history fields written by deploy and rollback', () => {
+  const git = (dir: string, args: string[], date?: string) =>
+    execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x', ...(date ? { GIT_COMMITTER_DATE: date, GIT_AUTHOR_DATE: date } : {}) } }).trim();
+
+  it('project, run, live_at, commit_time, changes from git, steps, bytes_sent, files_changed; the metrics use them', async () => {
+    const root = path.join(tmp, 'git-local');
+    const gp = newProject({ project: 'gitshop', hosts: [{ host: 'local', path: root }] });
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+    git(gp.dir, ['init', '-q', '-b', 'main']);
+    git(gp.dir, ['add', '-A']);
+    git(gp.dir, ['commit', '-qm', 'one'], hourAgo);
+    const c1 = git(gp.dir, ['rev-parse', 'HEAD']);
+    let r = await cli(f.home, gp.dir, ['deploy']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const m of ['two', 'three']) {
+      writeFileSync(path.join(gp.app, `${m}.txt`), m);
+      git(gp.dir, ['add', '-A']);
+      git(gp.dir, ['commit', '-qm', m], hourAgo);
+    }
+    const [c3, c2] = git(gp.dir, ['log', '-2', '--format=%H']).split('\n');
+    r = await cli(f.home, gp.dir, ['deploy']);
+    expect(r.code, r.stderr).toBe(0);
+    r = await cli(f.home, gp.dir, ['rollback', '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    const recs = readFileSync(path.join(root, '.ee-deploy', 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    expect(recs.map((x) => x.action)).toEqual(['deploy', 'deploy', 'rollback']);
+    const [d1, d2, rb] = recs;
+    const hourAgoIso = new Date(hourAgo.replace(/\.\d+Z$/, 'Z')).toISOString();
+    // first deploy: the head commit alone
+    expect(d1).toMatchObject({ project: 'gitshop', commit: c1, commit_time: hourAgoIso, changes: [{ sha: c1, time: hourAgoIso }] });
+    // then the commits new since the replaced release, newest first
+    expect(d2.changes).toEqual([{ sha: c3, time: hourAgoIso }, { sha: c2, time: hourAgoIso }]);
+    expect(d2.files_changed).toBe(2);
+    expect(d2.bytes_sent).toBeGreaterThan(0);
+    for (const d of [d1, d2]) {
+      expect(d.run).toMatch(/^[0-9a-f-]{36}$/);
+      expect(Date.parse(d.live_at)).toBeGreaterThanOrEqual(Date.parse(d.started));
+      expect(Date.parse(d.live_at)).toBeLessThanOrEqual(Date.parse(d.started) + d.duration_ms);
+      expect(Object.keys(d.steps).sort()).toEqual(['build', 'checks', 'prepare', 'switch', 'upload']);
+    }
+    expect(d1.run).not.toBe(d2.run);
+    expect(rb).toMatchObject({ project: 'gitshop', action: 'rollback', id: d1.id, from: d2.id });
+    expect(rb.run).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Date.parse(rb.live_at)).toBeGreaterThanOrEqual(Date.parse(rb.started));
+    // d2 was left by the rollback: failed; d1 is the successful one: its lead time = live_at - one hour
+    const m = await cli(f.home, gp.dir, ['metrics', '--json']);
+    expect(m.code, m.stderr).toBe(0);
+    const doc = jsonDoc(m.stdout) as Record<string, any>;
+    expect(doc.deployments).toBe(2);
+    expect(doc.failed).toBe(1);
+    expect(doc.lead_time.median_s).toBeCloseTo((Date.parse(d1.live_at) - Date.parse(hourAgoIso)) / 1000, 3);
+    expect(doc.time_to_restore.median_s).toBeCloseTo((Date.parse(rb.started) + rb.duration_ms - Date.parse(d2.live_at)) / 1000, 3);
   });
 });
