@@ -2,7 +2,7 @@
 import { redact } from '../config/secrets.js';
 import { DeployError, InterruptedError } from '../errors.js';
 import type { Reporter } from '../ui/reporter.js';
-import { scanSource, type SourceTree } from '../release/scan.js';
+import { describeExcluded, scanSource, type SourceTree } from '../release/scan.js';
 import { formatBytes } from '../util/format.js';
 import type { RunOptions } from './context.js';
 import { tail } from './remote.js';
@@ -42,6 +42,8 @@ export async function buildSource(o: RunOptions, beforeScan?: () => void): Promi
   beforeScan?.();
   const tree = o.dryRun ? await scanSource(config.sourceDir, config.raw.source.exclude).catch(() => emptyTree(config.sourceDir)) : await scanSource(config.sourceDir, config.raw.source.exclude);
   reporter.info(`source ${config.sourceDir}: ${tree.files} files, ${formatBytes(tree.totalBytes)}`);
+  // so a default exclude (node_modules) never silently drops a build's output
+  if (tree.excluded?.length) reporter.info(`exclude removed: ${describeExcluded(tree.excluded)}`);
   return tree;
 }
 

@@ -18,8 +18,17 @@ import ignore from 'ignore';
  * ./), its parents already passed; `name` is its last segment.
  */
 export function compileEntryExclude(patterns: string[]): (rel: string, name: string, isDir: boolean) => boolean {
-  const ig = compile(patterns);
-  return (rel, _name, isDir) => ig.ignores(isDir ? `${rel}/` : rel);
+  const rule = compileEntryExcludeRule(patterns);
+  return (rel, name, isDir) => rule(rel, name, isDir) !== undefined;
+}
+
+/** Like compileEntryExclude, answering with the pattern (as the user wrote it) that excludes the entry. */
+export function compileEntryExcludeRule(patterns: string[]): (rel: string, name: string, isDir: boolean) => string | undefined {
+  const ig = ignore({ ignorecase: false }).add(patterns.map((p) => ({ pattern: read(p).body, mark: p })));
+  return (rel, _name, isDir) => {
+    const r = ig.test(isDir ? `${rel}/` : rel);
+    return r.ignored ? (r.rule?.mark ?? r.rule?.pattern ?? '?') : undefined;
+  };
 }
 
 /**

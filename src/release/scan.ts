@@ -7,7 +7,7 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { DeployError } from '../errors.js';
-import { compileEntryExclude } from './exclude.js';
+import { compileEntryExcludeRule } from './exclude.js';
 
 export interface SourceEntry {
   path: string; // relative, '/'-separated
@@ -25,13 +25,47 @@ export interface SourceTree {
   entries: SourceEntry[];
   totalBytes: number;
   files: number;
+  /** what `exclude` removed, per pattern, in the order of first match */
+  excluded?: ExcludedCount[];
 }
+
+export interface ExcludedCount {
+  pattern: string;
+  /** files (and links) removed, those inside excluded directories included */
+  files: number;
+  /** directories the pattern itself matched */
+  dirs: number;
+  /** counting inside excluded directories stopped at the budget: `files` is a lower bound */
+  more?: boolean;
+}
+
+/** directory entries read, at most, to count what excluded directories hold (node_modules can be huge) */
+const EXCLUDED_COUNT_BUDGET = 50_000;
 
 /** Files a release must never contain: the release metadata names from the SPEC. */
 const RESERVED = new Set(['REVISION', 'REVISION_TIME', 'BAD_RELEASE']);
 
 export async function scanSource(dir: string, exclude: string[]): Promise<SourceTree> {
-  const excluded = compileEntryExclude(exclude);
+  const excluded = compileEntryExcludeRule(exclude);
+  const removed = new Map<string, ExcludedCount>();
+  let budget = EXCLUDED_COUNT_BUDGET;
+  /** files below an excluded directory (no lstat: names and types only), within the budget */
+  const countFiles = (abs: string, c: ExcludedCount): void => {
+    let items;
+    try {
+      items = readdirSync(abs, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const it of items) {
+      if (--budget < 0) {
+        c.more = true;
+        return;
+      }
+      if (it.isDirectory()) countFiles(`${abs}/${it.name}`, c);
+      else c.files++;
+    }
+  };
   const entries: SourceEntry[] = [];
   let totalBytes = 0;
   let files = 0;
@@ -55,7 +89,16 @@ export async function scanSource(dir: string, exclude: string[]): Promise<Source
     items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const it of items) {
       const r = rel ? `${rel}/${it.name}` : it.name;
-      if (excluded(r, it.name, it.isDirectory())) continue;
+      const pattern = excluded(r, it.name, it.isDirectory());
+      if (pattern !== undefined) {
+        let c = removed.get(pattern);
+        if (!c) removed.set(pattern, (c = { pattern, files: 0, dirs: 0 }));
+        if (it.isDirectory()) {
+          c.dirs++;
+          countFiles(`${abs}/${it.name}`, c);
+        } else c.files++;
+        continue;
+      }
       if (!rel && RESERVED.has(it.name)) continue;
       if (it.name.startsWith('.ee-')) continue; // reserved for ee-deploy metadata inside releases
       const st = lstatSync(`${abs}/${it.name}`);
@@ -73,7 +116,7 @@ export async function scanSource(dir: string, exclude: string[]): Promise<Source
     }
   }
   await walk('');
-  return { dir, entries, totalBytes, files };
+  return { dir, entries, totalBytes, files, ...(removed.size ? { excluded: [...removed.values()] } : {}) };
 }
 
 /** A cheap fingerprint of the tree (paths, sizes, mtimes, modes) when there is no git commit. */
@@ -81,4 +124,14 @@ export function treeFingerprint(tree: SourceTree): string {
   const h = createHash('sha256');
   for (const e of tree.entries) h.update(`${e.type}\0${e.path}\0${e.size}\0${Math.floor(e.mtimeMs)}\0${e.mode}\n`);
   return h.digest('hex').slice(0, 40);
+}
+
+/** `node_modules -> 635 files (1 dir), *.log -> 2 files`: what exclude removed, for the deploy output */
+export function describeExcluded(list: ExcludedCount[]): string {
+  return list
+    .map((c) => {
+      const files = `${c.files}${c.more ? '+' : ''} file${c.files === 1 && !c.more ? '' : 's'}`;
+      return `${c.pattern} -> ${files}${c.dirs ? ` (${c.dirs} dir${c.dirs === 1 ? '' : 's'})` : ''}`;
+    })
+    .join(', ');
 }

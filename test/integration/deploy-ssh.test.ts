@@ -35,6 +35,8 @@ describe('deploy over ssh', () => {
     const r = await cli(f.home, p.dir, ['deploy', '-m', 'first one']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    // the output says what exclude removed, so a default exclude never silently drops a build's output
+    expect(r.stdout).toContain('exclude removed: *.log -> 1 file, node_modules -> 1 file (1 dir)');
 
     const ids = releases(root);
     expect(ids).toHaveLength(1);

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileEntryExclude, compileExcludes, excludePatternProblem } from '../../src/release/exclude.js';
-import { scanSource } from '../../src/release/scan.js';
+import { describeExcluded, scanSource } from '../../src/release/scan.js';
 
 describe('source.exclude patterns', () => {
   it.each([
@@ -146,5 +146,14 @@ describe('source.exclude patterns', () => {
       ['file:index.html', 'file:keep.log', 'dir:lib', 'file:lib/app.js', 'file:lib/REVISION', 'file:lib/cache', 'dir:config', 'file:config/prod.yml', 'dir:empty'].sort(),
     );
     expect(tree.files).toBe(6);
+    // what each pattern removed, files inside excluded directories counted
+    expect(tree.excluded).toEqual([
+      { pattern: 'cache/', files: 1, dirs: 1 },
+      { pattern: 'config/local.yml', files: 1, dirs: 0 },
+      { pattern: '*.log', files: 2, dirs: 0 },
+      { pattern: 'node_modules', files: 1, dirs: 1 },
+    ]);
+    expect(describeExcluded(tree.excluded!)).toBe('cache/ -> 1 file (1 dir), config/local.yml -> 1 file, *.log -> 2 files, node_modules -> 1 file (1 dir)');
+    expect(describeExcluded([{ pattern: 'node_modules', files: 50000, dirs: 1, more: true }])).toBe('node_modules -> 50000+ files (1 dir)');
   });
 });
