@@ -1,5 +1,5 @@
 /**
- * Typed errors. Each carries the exit code from SPEC section 2; the CLI maps them in one place
+ * Typed errors. Each carries its exit code (README: Exit codes); the CLI maps them in one place
  * (src/cli/run.ts). Messages are one line and must never contain secret values.
  */
 export const ExitCode = {

@@ -1,5 +1,5 @@
 /**
- * The one place errors become exit codes and messages (SPEC section 2): one line on stderr,
+ * The one place errors become exit codes (README: Exit codes) and messages: one line on stderr,
  * `error: ...`; with --json also a JSON document on stdout; a stack only with --verbose.
  */
 import { reportToGithub } from '../ci/github.js';

@@ -1,7 +1,7 @@
 /** The longest duration a timer can wait (2^31-1 ms, about 596 hours); longer ones are refused. */
 export const MAX_DURATION_MS = 2_147_483_647;
 
-/** Durations as the SPEC writes them: `500ms`, `5s`, `2m`, `1h` (or a bare number of ms). */
+/** Durations as the config writes them: `500ms`, `5s`, `2m`, `1h` (or a bare number of ms). */
 export function parseDuration(input: string | number): number | undefined {
   if (typeof input === 'number') return Number.isFinite(input) && input >= 0 && input <= MAX_DURATION_MS ? input : undefined;
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(input);

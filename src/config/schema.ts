@@ -1,5 +1,5 @@
 /**
- * The ee-deploy.yaml schema (SPEC section 3). Strict objects: unknown keys are errors.
+ * The ee-deploy.yaml schema (README: Config reference). Strict objects: unknown keys are errors.
  * Durations are parsed to milliseconds here so the rest of the code never sees strings.
  */
 import { z } from 'zod';

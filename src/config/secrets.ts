@@ -1,5 +1,5 @@
 /**
- * Values that came from `${VAR}` are secrets (SPEC section 3). Every text that leaves the process
+ * Values that came from `${VAR}` in the config are secrets. Every text that leaves the process
  * (terminal, --json, history, revisions.log, notifications, error messages) goes through
  * `redact`, which replaces each known secret value with `***` — even when a hook echoes it.
  */

@@ -1,5 +1,5 @@
 /**
- * The health-check engine (SPEC section 3, `health_checks` / `health_defaults`).
+ * The health-check engine (`health_checks` / `health_defaults` in the config).
  *
  * - `http` checks are requested from the deploying machine (undici), once per check.
  * - `script` checks run on every target host through its Transport, in the directory the caller

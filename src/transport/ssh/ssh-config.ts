@@ -3,7 +3,7 @@
  * come from `~/.ssh/config` (then `/etc/ssh/ssh_config`) computed with the `ssh-config` package,
  * first value wins, then the explicit values from ee-deploy.yaml on top; `resolveRoute` adds the
  * jump hosts in front of it, each resolved the same way.
- * `~` and `%d` follow `$HOME` read at call time (SPEC section 3), so tests can point it elsewhere.
+ * `~` and `%d` follow `$HOME` read at call time (as OpenSSH does), so tests can point it elsewhere.
  *
  * Supported: HostName, User, Port, IdentityFile (repeatable), IdentitiesOnly, IdentityAgent,
  * ProxyJump, UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlias, StrictHostKeyChecking,
