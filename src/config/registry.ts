@@ -1,5 +1,5 @@
 /**
- * The project registry (`ee-deploy deploy shop` from any directory): every successful deploy/init records
+ * The project registry: every successful deploy/init records
  * `project -> absolute config path` in the user's config dir, so `ee-deploy rollback shop` works
  * from any directory. Located with env-paths (follows $HOME and XDG_CONFIG_HOME).
  */
