@@ -1,7 +1,7 @@
 /**
- * Step 4 of connecting (connect.ts): client authentication, in ssh's order: the ssh-agent, then each IdentityFile
- * from ssh config (or the host's explicit `identity_file`), then the default keys
- * `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`. Implemented as an ssh2 `authHandler` that offers
+ * Step 4 of connecting (connect.ts): client authentication, in ssh's order: the ssh-agent,
+ * then each IdentityFile from ssh config (or the host's explicit `identity_file`), then the
+ * default keys `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`. Implemented as an ssh2 `authHandler` that offers
  * one method at a time and records what it tried and skipped, so a failure can say why.
  *
  * Encrypted keys ask for their passphrase only when `interactive` (a TTY); otherwise they are
