@@ -138,11 +138,21 @@ const skipped = (channel: string, reason: string): ChannelResult => ({ channel, 
 async function decision(cfg: NotificationsConfig, event: DeployEvent, list: ChannelJob[], globalOn: readonly RouteLevel[], opts: SendOptions): Promise<Decision | undefined> {
   if (event.action === 'test' || (!cfg.suppress && !cfg.escalate) || !opts.history) return undefined;
   let history: PastRun[];
+  // a host that stopped answering must not hold the notification back longer than a channel could
+  const limitMs = cfg.timeout ?? DEFAULT_NOTIFY_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    history = await opts.history();
+    history = await Promise.race([
+      opts.history(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${formatDuration(limitMs)}`)), limitMs);
+      }),
+    ]);
   } catch (e) {
     opts.onWarning?.(redact(`notifications: could not read the history for suppress/escalate (${(e as Error).message}); sending without them`));
     return undefined;
+  } finally {
+    clearTimeout(timer);
   }
   return decide(event, history, {
     suppressMs: cfg.suppress,

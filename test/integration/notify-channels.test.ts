@@ -314,6 +314,13 @@ describe('suppression and escalation from the servers\' history', () => {
     const r = await sendNotifications(cfg, event(), { history: async () => Promise.reject(new Error('web1: connection refused')), onWarning: (w) => warnings.push(w) });
     expect(warnings).toEqual(['notifications: could not read the history for suppress/escalate (web1: connection refused); sending without them']);
     expect(byChannel(r, 'pagerduty').ok).toBe(true);
+    // a history that never comes costs at most the notification timeout
+    warnings.length = 0;
+    const t0 = performance.now();
+    const slow = await sendNotifications(setup({ timeout: '300ms', suppress: '30m' }), event(), { history: () => new Promise<never>(() => {}), onWarning: (w) => warnings.push(w) });
+    expect(performance.now() - t0).toBeLessThan(300 + 1000);
+    expect(warnings).toEqual(['notifications: could not read the history for suppress/escalate (no answer within 300ms); sending without them']);
+    expect(slow.every((x) => x.ok)).toBe(true);
   });
 });
 
