@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { checkTraffic, trafficSchemas } from './traffic-schema.js';
 import { DEFAULT_ON, NOTIFY_LEVELS, ROUTE_LEVELS, validateTemplates, type NotifyLevel } from './notify-vocabulary.js';
 import { suggest } from './suggest.js';
 import { excludePatternProblem } from '../release/exclude.js';
@@ -279,15 +280,19 @@ export const hostSchema = z
   })
   .strict();
 
+const traffic = trafficSchemas({ duration, hostName, userName });
+
 const batch = z.union([z.number().int().min(1), z.string().regex(/^\d{1,3}%$/, 'batch must be a number or a percentage like 25%')]);
 
 export const environmentSchema = z
   .object({
-    strategy: z.enum(['parallel', 'rolling', 'canary']).default('parallel'),
+    strategy: z.enum(['parallel', 'rolling', 'canary', 'blue_green']).default('parallel'),
     batch: batch.optional(),
     pause: duration.optional(),
     canary: z.object({ hosts: z.number().int().min(1).default(1), wait: duration.default(0) }).strict().optional(),
     max_parallel: z.number().int().min(1).max(256).default(10),
+    load_balancer: traffic.loadBalancer.optional(),
+    blue_green: traffic.blueGreen.optional(),
     user: userName.optional(),
     port: z.number().int().min(1).max(65535).optional(),
     path: remotePath.optional(),
@@ -296,7 +301,8 @@ export const environmentSchema = z
     env_file: envFileSchema.optional(),
     policy: policySchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine(checkTraffic);
 
 export const configSchema = z
   .object({

@@ -62,3 +62,22 @@ export function trafficSchemas(p: { duration: z.ZodType<number, unknown>; hostNa
 
 export type LoadBalancerConfig = z.infer<ReturnType<typeof trafficSchemas>['loadBalancer']>;
 export type BlueGreenConfig = z.infer<ReturnType<typeof trafficSchemas>['blueGreen']>;
+
+interface EnvLike {
+  strategy: string;
+  hosts: { host: string }[];
+  load_balancer?: { type: string; servers?: Record<string, string> };
+  blue_green?: unknown;
+}
+
+/** cross-field rules of an environment: blue_green block <-> strategy, a load-balancer entry per host */
+export function checkTraffic(env: EnvLike, ctx: { addIssue(i: { code: 'custom'; path: (string | number)[]; message: string }): void }): void {
+  if (env.strategy === 'blue_green' && !env.blue_green) ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'strategy blue_green needs a `blue_green:` block (ports, start, upstream...)' });
+  if (env.blue_green && env.strategy !== 'blue_green') ctx.addIssue({ code: 'custom', path: ['blue_green'], message: `a blue_green block needs \`strategy: blue_green\` (it is ${env.strategy})` });
+  const servers = env.load_balancer?.servers;
+  if (servers) {
+    for (const h of env.hosts) {
+      if (!Object.hasOwn(servers, h.host)) ctx.addIssue({ code: 'custom', path: ['load_balancer', 'servers'], message: `no entry for host ${h.host} (every host of the environment needs its ${env.load_balancer!.type === 'haproxy' ? 'HAProxy server name' : 'upstream address'})` });
+    }
+  }
+}

@@ -17,6 +17,7 @@ import { type DeployResult, eventFrom, finishAll, makeResult } from './records.j
 import { failBeforeDone } from './recovery.js';
 import { type Run, checkInterrupt, timeStep } from './run.js';
 import { switchAll } from './switch.js';
+import * as traffic from './traffic.js';
 import { writeEnvFile } from './env-file.js';
 
 export async function pipeline(run: Run, tree: SourceTree): Promise<DeployResult> {
@@ -33,9 +34,14 @@ export async function pipeline(run: Run, tree: SourceTree): Promise<DeployResult
       checkInterrupt(run, 'before the switch');
       // from the first switch on, a failure rolls back every host on the release (a --promote's canary too)
       for (const s of run.alreadyLive) if (!run.switched.includes(s)) run.switched.push(s);
+      await traffic.beforeSwitch(run, wave.hosts);
       await switchAll(run, wave.hosts, wave);
       await postChecks(run, wave);
-      if (o.canaryOnly && wave.kind === 'canary') return await finishCanary(run, wave);
+      await traffic.afterChecks(run, wave.hosts);
+      if (o.canaryOnly && wave.kind === 'canary') {
+        await traffic.onSuccess(run);
+        return await finishCanary(run, wave);
+      }
       if (wave.pauseAfterMs > 0 && wave !== plan.waves[plan.waves.length - 1]) {
         reporter.info(`${wave.label} done; pausing ${formatDuration(wave.pauseAfterMs)} before the next`);
         if (!o.dryRun) await sleep(wave.pauseAfterMs, o.signal);
@@ -44,10 +50,17 @@ export async function pipeline(run: Run, tree: SourceTree): Promise<DeployResult
     }
   } catch (e) {
     // nothing or only part of the fleet switched, or checks failed: put every switched host back, drop the release
-    return await failBeforeDone(run, e);
+    await traffic.revertSwitches(run);
+    try {
+      return await failBeforeDone(run, e);
+    } catch (x) {
+      await traffic.onFailure(run, x);
+      throw x;
+    }
   }
 
   // success
+  await traffic.onSuccess(run);
   const durationMs = Date.now() - run.started;
   const result = makeResult(run, 'success', durationMs);
   const extras = o.dryRun ? undefined : await runNotifyExtras(run);

@@ -21,6 +21,7 @@ import { compareReleaseIds, isReleaseId } from '../remote/release-id.js';
 import { notify, runChecks, type CheckOutcome } from './checks.js';
 import { historyLoader } from './notify-context.js';
 import type { RunOptions } from './context.js';
+import { blueGreenRollback, blueGreenRollbackDone } from './traffic.js';
 import { forEachLimited } from '../util/concurrency.js';
 import { machineName, performer } from './identity.js';
 import { previousRelease } from './plan.js';
@@ -76,7 +77,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   // one host, nothing to ask, no post checks: the whole rollback is one exec (oneExec); when
   // that script declines (lock held, unusual state), the usual open / switch / finish runs
   const selected = o.hosts ?? config.hosts;
-  if (!o.dryRun && !o.confirm && selected.length === 1 && !config.raw.health_checks.some((c) => c.phase === 'post')) {
+  if (!o.dryRun && !o.confirm && selected.length === 1 && !config.raw.health_checks.some((c) => c.phase === 'post') && config.env.strategy !== 'blue_green') {
     const done = await oneExec(o, { host: selected[0], transports, user, started, startedIso, warnings }).catch(async (e: unknown) => {
       await closeHosts(transports);
       throw e;
@@ -141,6 +142,8 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     // hook fails: the script exits first, and the separate finish below records the failure)
     const mergeFinish = !o.dryRun && plan.length === 1 && !config.raw.health_checks.some((c) => c.phase === 'post');
     const finished = new Set<HostSession>();
+    // blue-green: the upstream goes to a process on the target release before `current` moves
+    const bgSwitches = await blueGreenRollback(o, plan.map(({ s, entry }) => ({ s, to: entry.to })));
     const step = reporter.step(`rolling back to ${new Set(plan.map((p) => p.entry.to)).size === 1 ? target : 'the previous releases'}`);
     await forEachLimited(plan, config.env.max_parallel, async ({ s, entry }) => {
       let cmd = switchScript({ root: s.host.path, id: entry.to, hooks: config.raw.hooks.after_rollback, hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_RELEASE: entry.to, EE_RELEASE_PATH: layout(s.host.path).release(entry.to), EE_DEPLOY_PATH: s.host.path, EE_PREVIOUS_RELEASE: entry.from ?? '', EE_HOST: s.host.id, EE_USER: user }, phase: 'after_rollback', clearBad: o.release !== undefined, hooksTimeoutMs: config.raw.hooks_timeout });
@@ -172,6 +175,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     });
     if (failures.length) step.fail('rollback failed');
     else step.succeed(`current -> ${target}${plan.length > 1 ? ` on ${plan.length} hosts` : ''}`);
+    await blueGreenRollbackDone(o, bgSwitches, warnings);
     // an interrupt during the checks still records what happened: the switch is done
     let post: CheckOutcome | undefined;
     let interrupted: EeError | undefined;

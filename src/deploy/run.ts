@@ -12,6 +12,8 @@ import type { StrategyPlan } from './strategy.js';
 
 export interface DeployOptions extends RunOptions {
   message?: string;
+  /** maintenance on before the first switch, off once the post checks passed (or the run failed) */
+  maintenance?: boolean;
   /** strategy canary: stop once the canary hosts are switched and healthy (the rest stay prepared) */
   canaryOnly?: boolean;
   /** switch the hosts not yet on the last `--canary-only` release to it */

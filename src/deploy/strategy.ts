@@ -9,12 +9,13 @@
  *   parallel  one wave with every host (the switch itself is bounded by max_parallel)
  *   rolling   waves of `batch` hosts (a number, or a percentage of the fleet, rounded up;
  *             default 1), `pause` between waves
+ *   blue_green  like parallel (one wave); each host's switch is a process switch (deploy/traffic.ts)
  *   canary    the canary wave (`canary.hosts` hosts: those with a `canary` role or tag first,
  *             then config order) watched for `canary.wait`, then the rest (in waves of `batch`
  *             when set, `pause` between them)
  */
 
-export type StrategyName = 'parallel' | 'rolling' | 'canary';
+export type StrategyName = 'parallel' | 'rolling' | 'canary' | 'blue_green';
 
 export interface StrategySettings {
   strategy: StrategyName;
@@ -94,7 +95,7 @@ export function planStrategy<T>(hosts: T[], s: StrategySettings, o: { preferCana
       return { strategy: 'canary', prepare: 'upfront', waves: [first, ...batches(rest, 'rest')] };
     }
     default:
-      return { strategy: 'parallel', prepare: 'upfront', waves: [{ kind: 'all', hosts, label: 'all hosts', watchMs: 0, pauseAfterMs: 0 }] };
+      return { strategy: s.strategy === 'blue_green' ? 'blue_green' : 'parallel', prepare: 'upfront', waves: [{ kind: 'all', hosts, label: 'all hosts', watchMs: 0, pauseAfterMs: 0 }] };
   }
 }
 
