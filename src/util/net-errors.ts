@@ -32,6 +32,12 @@ const KNOWN: Record<string, { message: string; retryable: boolean }> = {
 
 const TLS_CODE = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME|ALTNAME/;
 
+/** A known error code named in a library's message text (nodemailer puts the socket's code there). */
+export function codeInMessage(text: string): string | undefined {
+  for (const m of text.matchAll(/\b(E[A-Z_]+|UND_ERR_[A-Z_]+)\b/g)) if (KNOWN[m[1]]) return m[1];
+  return undefined;
+}
+
 /**
  * Describes `err`, looking through the `cause` chain that undici and fetch wrap socket errors in.
  * With `host`, name-resolution failures name it: `host name "db1" not found`.

@@ -12,6 +12,7 @@ import { redact } from '../../config/secrets.js';
 import { eventDetails, eventTitle, LEVEL_COLORS, type DeployEvent } from '../event.js';
 import { renderTemplate } from '../templates.js';
 import { describeNetworkError, type AttemptContext, type AttemptOutcome } from '../attempt.js';
+import { codeInMessage } from '../../util/net-errors.js';
 
 export interface EmailConfig {
   host: string;
@@ -83,9 +84,10 @@ function describeSmtpError(e: unknown, timeoutMs: number): { error: string; retr
     return { error: `SMTP ${what}: ${firstLine(err.response) || rc}`, retryable: rc >= 400 && rc < 500 };
   }
   const msg = err.message ?? String(e);
-  const sys = /\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE)\b/.exec(msg)?.[1];
-  if (sys) return describeNetworkError({ code: sys });
+  // a timeout is this attempt's own budget, whatever the socket said
   if (err.code === 'ETIMEDOUT' || /timeout/i.test(msg)) return { error: `timed out after ${formatDuration(timeoutMs)}`, retryable: false };
+  const sys = codeInMessage(msg);
+  if (sys) return describeNetworkError({ code: sys });
   if (err.code === 'ETLS' || /certificate|self[- ]signed|SSL|TLS/i.test(msg)) {
     // OpenSSL messages are long: keep the reason ("wrong version number", "self-signed certificate")
     const reason = /SSL routines:[^:]*:([^:]+)/.exec(msg)?.[1] ?? msg;
