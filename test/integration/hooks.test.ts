@@ -167,4 +167,21 @@ describe('hooks', () => {
     expect(releases(root)).toEqual([a]);
     expect(isLocked(root)).toBe(false);
   });
+
+  it('before_upload (local): one line with its time; hooks_timeout ends it too (exit 1, the server untouched)', async () => {
+    const { root, p, a, change } = await deployedOnce();
+    change({ hooks: { before_upload: ['echo prepared > /dev/null'] } });
+    const ok = await cli(f.home, p.dir, ['deploy']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/hook before_upload: echo prepared > \/dev\/null ok \d+\.\ds/);
+    const b = current(root)!;
+    change({ hooksTimeout: '1s', hooks: { before_upload: ['sleep 30'] } });
+    const t0 = Date.now();
+    const r = await cli(f.home, p.dir, ['deploy']);
+    expect(r.code).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(r.stderr).toMatch(/^error: hook before_upload timed out after 1\.00s \(hooks_timeout\): sleep 30/);
+    expect(current(root)).toBe(b);
+    expect(releases(root)).toEqual([a, b]);
+  });
 });

@@ -138,6 +138,10 @@ describe('pruning with BAD_RELEASE releases', () => {
     expect(all).toHaveLength(3);
     expect(all.filter((id) => isBad(r2, id))).toEqual([all[2]]);
     expect(current(r2)).toBe(good);
+    // `releases` names who deployed the BAD_RELEASE one too (from the history)
+    const ls = await cli(f.home, q.dir, ['releases', '--json']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(jsonDoc(ls.stdout).hosts[0].releases).toContainEqual(expect.objectContaining({ id: all[2], bad: true, user: 'alice' }));
     // a good deploy now: the newest 2 good ones, plus the newest marked one
     await deploy(false, 0);
     const after = releases(r2);
