@@ -19,6 +19,7 @@ import { register as registerVerify } from './commands/verify.js';
 import { register as registerDiff } from './commands/diff.js';
 import { register as registerApprovals } from './commands/approvals.js';
 import { register as registerApprove } from './commands/approve.js';
+import { register as registerAudit } from './commands/audit.js';
 
 export const VERSION = '0.1.0';
 
@@ -55,6 +56,6 @@ failed (verify, audit verify), 130 interrupted.`,
   program.configureOutput({
     writeErr: (s) => process.stderr.write(s.startsWith('error:') ? s : s),
   });
-  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify, registerMetrics, registerDashboard, registerWatch, registerWebhook, registerSecrets, registerVerify, registerDiff, registerApprovals, registerApprove]) register(program);
+  for (const register of [registerInit, registerCheck, registerDeploy, registerRollback, registerReleases, registerHistory, registerLock, registerUnlock, registerMaintenance, registerNotify, registerMetrics, registerDashboard, registerWatch, registerWebhook, registerSecrets, registerVerify, registerDiff, registerApprovals, registerApprove, registerAudit]) register(program);
   return program;
 }
