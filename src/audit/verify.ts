@@ -60,13 +60,21 @@ export function allowedSignersFile(config: ResolvedConfig, given?: string): stri
 export function auditText(text: string, allowed: ReturnType<typeof parseAllowedSigners>, seen?: Seen): { lines: number; problem?: ChainProblem; signers: string[]; last?: string } {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  if (seen && lines.length < seen.lines) return { lines: lines.length, signers: [], problem: { line: lines.length + 1, reason: `the history is shorter than the ${seen.lines} lines this machine verified on ${seen.time} (lines were removed)` } };
+  if (seen && lines.length < seen.lines) {
+    // a line missing in the middle is named by the chain; lines cut off the end only by the state
+    const r = verifyChain(lines.join('\n'), allowed);
+    if (r.problem) return r;
+    return { lines: lines.length, signers: [], problem: { line: lines.length + 1, reason: `the history is shorter than the ${seen.lines} lines this machine verified on ${seen.time} (lines were removed)` } };
+  }
   let trusted = 0;
   if (seen && seen.lines > 0) {
     if (lineHash(lines[seen.lines - 1]) !== seen.hash) return { lines: lines.length, signers: [], problem: { line: seen.lines, reason: `differs from the line this machine verified there on ${seen.time} (history rewritten)` } };
     trusted = seen.lines;
   }
-  const r = verifyChain(lines.join('\n'), allowed, trusted);
+  const text2 = lines.join('\n');
+  let r = verifyChain(text2, allowed, trusted);
+  // a broken link inside the already-verified part: check everything to name the first bad line
+  if (r.problem && r.problem.line <= trusted) r = verifyChain(text2, allowed);
   return { ...r, last: lines[lines.length - 1] };
 }
 
