@@ -7,7 +7,6 @@ import { loadConfigFile } from '../config/load.js';
 import { readRegistry } from '../config/registry.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve.js';
 import { redact } from '../config/secrets.js';
-import { previousRelease } from '../deploy/plan.js';
 import type { MetricsReport } from '../metrics/compute.js';
 import { eachLimited, metricsFrom, snapshotHost, type HostSnapshot } from '../metrics/collect.js';
 import { metricsWindow } from '../metrics/window.js';
@@ -111,7 +110,7 @@ export function envView(t: Target, snaps: HostSnapshot[], now = Date.now()): Env
   const info = held?.lock as { user?: string; machine?: string; pid?: number; time?: string; message?: string; command?: string } | undefined;
   const targets = new Set<string>();
   for (const s of ok) {
-    const prev = previousRelease(s.releases, s.current);
+    const prev = s.previous;
     if (prev) targets.add(prev);
   }
   const deployments = m.runs.filter((r) => r.action === 'deploy' && r.firstLive !== undefined && !r.promote).slice(-30);

@@ -8,7 +8,6 @@ import { ConnectionError, DeployError, EeError, InterruptedError, NeedsHumanErro
 import type { HistoryStatus } from '../history/record.js';
 import { parseSwitch, switchScript } from '../remote/steps/switch.js';
 import { layout } from '../remote/layout.js';
-import { previousRelease } from './plan.js';
 import { reconnectLost, type HostSession } from './session.js';
 import { runChecks, notify } from './checks.js';
 import { runNotifyExtras } from './notify-context.js';
@@ -82,7 +81,8 @@ export async function autoRollback(run: Run, cause: EeError): Promise<never> {
   const stranded: HostSession[] = [];
   await forEachLimited(run.switched, o.config.env.max_parallel, async (s) => {
     const from = fromOf(run, s);
-    const prev = from && s.state.releases.some((r) => r.id === from) ? from : previousRelease(s.state.releases, run.id);
+    // the release it had, else the server's previous release (the newest good one when there was no current)
+    const prev = from && s.state.releases.some((r) => r.id === from) ? from : s.state.previous;
     if (!prev) {
       stranded.push(s);
       states.push({ host: s.host.id, state: `still on the new release ${run.id}: there is no previous release to roll back to`, current: run.id });

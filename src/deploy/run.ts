@@ -5,7 +5,6 @@ import type { StepName } from '../history/record.js';
 import { layout } from '../remote/layout.js';
 import type { RunOptions } from './context.js';
 import type { GitInfo } from './identity.js';
-import { previousRelease } from './plan.js';
 import type { HostSession, Sessions } from './session.js';
 import type { CheckOutcome } from './checks.js';
 import type { StrategyPlan } from './strategy.js';
@@ -100,7 +99,7 @@ export function newRun(a: { o: DeployOptions; sessions: Sessions; id: string; us
 
 /** The release `current` pointed at before this deploy (for a --promote's canary: before the canary). */
 export function fromOf(run: Run, s: HostSession): string | undefined {
-  return s.state.current === run.id ? previousRelease(s.state.releases, run.id) : s.state.current;
+  return s.state.current === run.id ? s.state.previous : s.state.current;
 }
 
 export function hookEnv(run: Run, s: HostSession): Record<string, string> {

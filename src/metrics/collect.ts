@@ -25,6 +25,8 @@ export interface HostSnapshot {
   lock?: LockInfo | Record<string, never>;
   /** release ids on the host, with their BAD_RELEASE markers */
   releases: { id: string; bad: boolean }[];
+  /** the rollback target: the previous release of `current`, as the server computes it */
+  previous?: string;
   records: HistoryRecord[];
   corrupt: number;
 }
@@ -57,6 +59,7 @@ export async function snapshotHost(host: ResolvedHost, o: { interactive: boolean
       commit: s.revision,
       lock: s.lock === undefined ? undefined : (parseLock(s.lock) ?? {}),
       releases: s.releases,
+      previous: s.previous,
       records: h.records,
       corrupt: h.corrupt,
     };

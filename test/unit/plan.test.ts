@@ -1,8 +1,33 @@
 import { describe, expect, it } from 'vitest';
-import { previousRelease, type ReleaseInfo } from '../../src/deploy/plan.js';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll } from 'vitest';
+import { openScript, parseState } from '../../src/remote/steps/open.js';
 import { selectPrune } from '../../src/remote/steps/prune.js';
 
+interface ReleaseInfo {
+  id: string;
+  bad: boolean;
+}
 const r = (id: string, bad = false): ReleaseInfo => ({ id, bad });
+
+// "the previous release" is computed on the server (remote/steps/previous.ts): each case is laid
+// out in a temp dir and read back through the open step, as a rollback reads it
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-previous-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+function previousRelease(releases: ReleaseInfo[], current: string | undefined): string | undefined {
+  const root = path.join(tmp, `r${n++}`);
+  mkdirSync(path.join(root, 'releases'), { recursive: true });
+  for (const x of releases) {
+    mkdirSync(path.join(root, 'releases', x.id));
+    if (x.bad) writeFileSync(path.join(root, 'releases', x.id, 'BAD_RELEASE'), 'x\n');
+  }
+  if (current) symlinkSync(`releases/${current}`, path.join(root, 'current'));
+  return parseState(execFileSync('sh', ['-c', openScript(root, { readOnly: true }).text], { encoding: 'utf8' })).previous;
+}
 const A = '20261120100000';
 const B = '20261121100000';
 const C = '20261122100000';

@@ -7,6 +7,7 @@ import { script } from '../shell.js';
 import { MARK, say, tags } from '../protocol.js';
 import { baseVars, READ_CURRENT } from './common.js';
 import { LOCK_STATUS } from './lock.js';
+import { ID_PATTERN, PREVIOUS } from './previous.js';
 
 export function insightScript(root: string): Cmd {
   return script(
@@ -18,6 +19,9 @@ export function insightScript(root: string): Cmd {
     LOCK_STATUS,
     // release ids and BAD_RELEASE markers, for the rollback target (no du: sizes are not needed)
     `for d in "$RELEASES"/*; do [ -d "$d" ] || continue; b=0; [ -e "$d/BAD_RELEASE" ] && b=1; ${say('release ${d##*/} $b')}; done`,
+    // the rollback target, as the rollback step would pick it
+    PREVIOUS,
+    `case $id in '') previous '' ;; ${ID_PATTERN}) previous "$id" ;; *) prev= ;; esac; [ -z "$prev" ] || ${say('previous $prev')}`,
     // the file as it is, between markers; the echo ends a torn last line so the end marker stays whole
     say('history-begin'),
     `[ -f "$HISTORY" ] && cat "$HISTORY"`,
@@ -32,6 +36,8 @@ export interface Insight {
   /** the lock's info line when the lock is held ('' when held without info) */
   lock?: string;
   releases: { id: string; bad: boolean }[];
+  /** the previous release of `current` (previous.ts) */
+  previous?: string;
   historyText: string;
 }
 
@@ -44,6 +50,7 @@ export function parseInsight(stdout: string): Insight {
   for (const t of tags(head)) {
     if (t.kind === 'nolayout') out.noLayout = true;
     else if (t.kind === 'current') out.current = t.rest || undefined;
+    else if (t.kind === 'previous') out.previous = t.rest || undefined;
     else if (t.kind === 'revision') out.revision = t.rest || undefined;
     else if (t.kind === 'release' && t.words[0]) out.releases.push({ id: t.words[0], bad: t.words[1] === '1' });
     else if (t.kind === 'lock' && t.words[0] === 'held') out.lock = t.words.slice(1).join(' ').trim();

@@ -1,12 +1,13 @@
 /**
  * The `open` step, a run's first exec on a host: create the layout, take the lock (unless told
  * not to), clean up after runs that were killed (only while holding the lock), print the state
- * (current, releases, free space, missing tools) and, for a deploy, the current release's manifest.
+ * (current, releases, the previous release, free space, missing tools) and, for a deploy, the current release's manifest.
  */
 import { MARK, say, tags } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
 import { baseVars, DISCARD, READ_CURRENT, type Vars } from './common.js';
 import { acquireLines, BREAK_STALE, LOCK_STATUS, parseLockAnswer, type LockAnswer } from './lock.js';
+import { ID_PATTERN, PREVIOUS } from './previous.js';
 
 /** the tools every step needs on the server */
 export const SERVER_TOOLS = ['tar', 'mkdir', 'ln', 'mv', 'rm', 'cp'];
@@ -22,6 +23,9 @@ for d in "$RELEASES"/*; do
   rev=; [ -f "$d/REVISION" ] && IFS= read -r rev < "$d/REVISION"  # a builtin: no fork per release
   ${say('release $id $bad $rev')}
 done
+${PREVIOUS}
+pc=\${cur#releases/}; case $pc in '') previous '' ;; ${ID_PATTERN}) previous "$pc" ;; *) prev= ;; esac
+[ -z "$prev" ] || ${say('previous $prev')}
 avail=$(df -Pk "$R" 2>/dev/null | { read -r _; read -r _ _ _ a _; echo "$a"; })
 ${say('df ${avail:-unknown}')}
 for t in ${SERVER_TOOLS.join(' ')}; do command -v "$t" >/dev/null 2>&1 || ${say('missing $t')}; done
@@ -117,6 +121,8 @@ export interface ParsedState {
   lock: Omit<LockAnswer, 'unlocked'>;
   current?: string;
   releases: { id: string; bad: boolean; revision?: string }[];
+  /** the previous release of `current`, as the server computes it (previous.ts) */
+  previous?: string;
   availableKb?: number;
   missingTools: string[];
   noLayout: boolean;
@@ -147,6 +153,9 @@ export function parseState(stdout: string): ParsedState {
         break;
       case 'df':
         s.availableKb = /^\d+$/.test(arg) ? Number(arg) : undefined;
+        break;
+      case 'previous':
+        s.previous = arg || undefined;
         break;
       case 'missing':
         s.missingTools.push(arg);

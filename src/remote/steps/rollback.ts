@@ -1,13 +1,14 @@
 /**
- * The `rollback` step: a whole single-host rollback in one exec. Take the lock, pick the target
- * the way the client would (the named release, or the newest release older than `current`
- * without BAD_RELEASE; ids ordered by their 14-digit stem, then the -N suffix), switch, run the
- * after_rollback hooks, append history (the line's placeholders filled in here) and
- * revisions.log, unlock.
- * Whenever the client's own path would decide differently or report an error (lock held, no
- * layout, unknown or current release, no previous release, odd `current`), it releases what it
- * took and prints `fallback <why>`: the client then runs the usual open / switch / finish.
- * A failed switch or hook exits 1 with the lock still held: the client records and unlocks.
+ * The `rollback` step, the one way a rollback command changes a host: pick the target (the named
+ * release, or the previous release: previous.ts), switch `current` to it, run the after_rollback
+ * hooks, and, when the outcome is known once this exec ends (`record`), append history and
+ * revisions.log and release the lock. With `lockInfo` it takes the lock itself, so a rollback of
+ * one host is a single exec; without, the run already holds it (open step).
+ * Whenever the client would decide differently or report an error (lock held, no layout, unknown
+ * or current release, no previous release, odd `current`), it releases what it took and prints
+ * `fallback <why>`, changing nothing: the client then opens the host the usual way, which names
+ * the problem. A failed switch or hook exits 1 with the lock still held: the client records and
+ * unlocks (finish step).
  */
 import { hasTag, MARK, tags } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
@@ -15,71 +16,79 @@ import { assertReleaseId } from '../release-id.js';
 import { baseVars, READ_CURRENT, type Vars } from './common.js';
 import { hookLines } from './hooks.js';
 import { RELEASE, TAKE, WRITE_INFO } from './lock.js';
+import { ID_PATTERN, PREVIOUS } from './previous.js';
 import { atomicSwitchLines } from './switch.js';
 
-/** placeholders of rollbackScript's history line, filled in by the script */
+/** placeholders of the history line, filled in by the script */
 export const ROLLBACK_TO = '@@ee-rollback-to@@';
 export const ROLLBACK_FROM = '@@ee-rollback-from@@';
 export const ROLLBACK_COMMIT = '@@ee-rollback-commit@@';
 
-const D = '[0-9]';
-/** `case` patterns of a release id: 14 digits, optionally `-` and 1 to 4 digits */
-const ID_PATTERN = [0, 1, 2, 3, 4].map((n) => D.repeat(14) + (n ? `-${D.repeat(n)}` : '')).join('|');
-
-export function rollbackScript(o: {
+export interface RollbackStepOptions {
   root: string;
-  lockInfo: string;
+  /** the run's lock token: released at the end when `historyLine` is given */
   token: string;
+  /** take the lock here, writing this record; without it the run already holds the lock */
+  lockInfo?: string;
+  /** the target; default: the previous release */
   release?: string;
+  /** remove the target's BAD_RELEASE marker (default: when `release` is given, a release the user named) */
+  clearBad?: boolean;
   hooks: string[];
   /** hook environment except EE_RELEASE, EE_RELEASE_PATH, EE_PREVIOUS_RELEASE (set by the script) */
   hookEnv: Record<string, string>;
-  /** history JSON with ROLLBACK_TO / ROLLBACK_FROM / ROLLBACK_COMMIT placeholders */
-  historyLine: string;
+  /**
+   * given: record the rollback and unlock in this exec. History JSON with ROLLBACK_TO /
+   * ROLLBACK_FROM / ROLLBACK_COMMIT placeholders, filled in by the script
+   */
+  historyLine?: string;
   /** revisions.log line up to the release id: "alice rolled back to release " */
-  revisionsPrefix: string;
+  revisionsPrefix?: string;
   /** hooks_timeout, per hook command */
   hooksTimeoutMs?: number;
-}): Cmd {
+}
+
+export function rollbackScript(o: RollbackStepOptions): Cmd {
   if (o.release) assertReleaseId(o.release);
-  const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo, TOKEN: o.token, WANT: o.release ?? '', HLINE: o.historyLine, RPREFIX: o.revisionsPrefix };
+  const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo ?? '', TOKEN: o.token, WANT: o.release ?? '', HLINE: o.historyLine ?? '', RPREFIX: o.revisionsPrefix ?? '' };
   const fill = (ph: string, v: string) => `h=\${h%%${ph}*}${v}\${h#*${ph}}`;
-  const body: string[] = [
-    `[ -d "$RELEASES" ] || { echo "${MARK} fallback nolayout"; exit 0; }`,
-    `${TAKE} || { echo "${MARK} fallback lock"; exit 0; }`,
-    `fallback() { rm -rf "$LOCK"; echo "${MARK} fallback $1"; exit 0; }`,
-    `${WRITE_INFO} || fallback lockinfo`,
+  const body: string[] = [`[ -d "$RELEASES" ] || { echo "${MARK} fallback nolayout"; exit 0; }`];
+  if (o.lockInfo !== undefined) {
+    body.push(
+      `${TAKE} || { echo "${MARK} fallback lock"; exit 0; }`,
+      `fallback() { rm -rf "$LOCK"; echo "${MARK} fallback $1"; exit 0; }`,
+      `${WRITE_INFO} || fallback lockinfo`,
+    );
+  } else body.push(`fallback() { echo "${MARK} fallback $1"; exit 0; }`);
+  body.push(
     `${READ_CURRENT}; cur=\${cur#releases/}`,
     `case $cur in ${ID_PATTERN}) ;; *) fallback current ;; esac`,
-    `older() { a=\${1%%-*}; b=\${2%%-*}; [ "$a" -lt "$b" ] && return 0; [ "$a" -gt "$b" ] && return 1; x=0; y=0; case $1 in *-*) x=\${1#*-} ;; esac; case $2 in *-*) y=\${2#*-} ;; esac; [ "$x" -lt "$y" ]; }`,
     `to=`,
     `if [ -n "$WANT" ]; then`,
     `  [ -d "$RELEASES/$WANT" ] || fallback unknown; [ "$WANT" = "$cur" ] && fallback current; to=$WANT`,
     `else`,
-    `  for d in "$RELEASES"/*; do`,
-    `    id=\${d##*/}; case $id in ${ID_PATTERN}) ;; *) continue ;; esac`,
-    `    [ -d "$d" ] || continue; [ -e "$d/BAD_RELEASE" ] && continue; older "$id" "$cur" || continue`,
-    `    if [ -z "$to" ] || older "$to" "$id"; then to=$id; fi`,
-    `  done`,
+    PREVIOUS,
+    `  previous "$cur"; to=$prev`,
     `  [ -n "$to" ] || fallback noprevious`,
     `fi`,
     `echo "${MARK} plan $cur $to"`,
-    `[ -n "$WANT" ] && rm -f "$RELEASES/$to/BAD_RELEASE"`,
-    `TMP="$R/.ee-current-$to"`,
-    ...atomicSwitchLines('"releases/$to"', '$to'),
-  ];
+  );
+  if (o.clearBad ?? !!o.release) body.push(`rm -f "$RELEASES/$to/BAD_RELEASE"`);
+  body.push(`TMP="$R/.ee-current-$to"`, ...atomicSwitchLines('"releases/$to"', '$to'));
   if (o.hooks.length) body.push(`EE_RELEASE=$to; EE_RELEASE_PATH="$RELEASES/$to"; EE_PREVIOUS_RELEASE=$cur; export EE_RELEASE EE_RELEASE_PATH EE_PREVIOUS_RELEASE`);
   body.push(...hookLines(o.hooks, o.hookEnv, vars, 'after_rollback', '"$CURRENT"', ':', o.hooksTimeoutMs));
-  body.push(
-    `commit=; [ -f "$RELEASES/$to/REVISION" ] && IFS= read -r commit < "$RELEASES/$to/REVISION"`,
-    `case $commit in *[!0-9A-Za-z._-]*) commit= ;; esac`,
-    `h=$HLINE; ${fill(ROLLBACK_TO, '$to')}; ${fill(ROLLBACK_FROM, '$cur')}; ${fill(ROLLBACK_COMMIT, '$commit')}`,
-    // $META exists: the lock inside it was taken above
-    `printf '%s\\n' "$h" >> "$HISTORY" || echo "${MARK} warn cannot append history"`,
-    `printf '%s%s\\n' "$RPREFIX" "$to" >> "$REVLOG" || echo "${MARK} warn cannot append revisions.log"`,
-    RELEASE,
-    `echo "${MARK} finished"`,
-  );
+  if (o.historyLine !== undefined) {
+    body.push(
+      `commit=; [ -f "$RELEASES/$to/REVISION" ] && IFS= read -r commit < "$RELEASES/$to/REVISION"`,
+      `case $commit in *[!0-9A-Za-z._-]*) commit= ;; esac`,
+      `h=$HLINE; ${fill(ROLLBACK_TO, '$to')}; ${fill(ROLLBACK_FROM, '$cur')}; ${fill(ROLLBACK_COMMIT, '$commit')}`,
+      // $META exists: the lock inside it is held
+      `printf '%s\\n' "$h" >> "$HISTORY" || echo "${MARK} warn cannot append history"`,
+      `printf '%s%s\\n' "$RPREFIX" "$to" >> "$REVLOG" || echo "${MARK} warn cannot append revisions.log"`,
+      RELEASE,
+      `echo "${MARK} finished"`,
+    );
+  }
   return script(vars, ...body);
 }
 
