@@ -50,6 +50,8 @@ export interface RollbackStepOptions {
 
 export function rollbackScript(o: RollbackStepOptions): Cmd {
   if (o.release) assertReleaseId(o.release);
+  // holding the lock, the run has read the state and names the target itself
+  if (o.lockInfo === undefined && !o.release) throw new Error('rollbackScript: a run that holds the lock names the release');
   const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo ?? '', TOKEN: o.token, WANT: o.release ?? '', HLINE: o.historyLine ?? '', RPREFIX: o.revisionsPrefix ?? '' };
   const fill = (ph: string, v: string) => `h=\${h%%${ph}*}${v}\${h#*${ph}}`;
   const body: string[] = [`[ -d "$RELEASES" ] || { echo "${MARK} fallback nolayout"; exit 0; }`];
@@ -62,7 +64,8 @@ export function rollbackScript(o: RollbackStepOptions): Cmd {
   } else body.push(`fallback() { echo "${MARK} fallback $1"; exit 0; }`);
   body.push(
     `${READ_CURRENT}; cur=\${cur#releases/}`,
-    `case $cur in ${ID_PATTERN}) ;; *) fallback current ;; esac`,
+    // taking the lock here, anything unusual is left to the usual path, which names it
+    o.lockInfo !== undefined ? `case $cur in ${ID_PATTERN}) ;; *) fallback current ;; esac` : '',
     `to=`,
     `if [ -n "$WANT" ]; then`,
     `  [ -d "$RELEASES/$WANT" ] || fallback unknown; [ "$WANT" = "$cur" ] && fallback current; to=$WANT`,
@@ -89,7 +92,7 @@ export function rollbackScript(o: RollbackStepOptions): Cmd {
       `echo "${MARK} finished"`,
     );
   }
-  return script(vars, ...body);
+  return script(vars, ...body.filter(Boolean));
 }
 
 export interface RollbackAnswer {
