@@ -106,4 +106,31 @@ describe('rollbackScript', () => {
     expect(r.out).not.toContain('@@ee finished');
     expect(existsSync(path.join(root, '.ee-deploy', 'lock'))).toBe(true);
   });
+  it('holding the lock (the run opened the host first): the named target, recorded and unlocked only when asked', () => {
+    const sh = (cmd: { text: string }) => execFileSync('sh', ['-c', cmd.text], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const lockDir = (root: string) => path.join(root, '.ee-deploy', 'lock');
+    const hold = (root: string) => {
+      mkdirSync(lockDir(root));
+      writeFileSync(path.join(lockDir(root), 'info'), '{"token":"run"}\n');
+    };
+    // a bad release named by the run's plan (the previous one is never bad): the marker stays
+    let root = layout(['20260101000000', '20260102000000', '20260103000000'], '20260103000000', ['20260101000000']);
+    hold(root);
+    let out = sh(rollbackScript({ root, token: 'run', release: '20260102000000', clearBad: false, hooks: [], hookEnv: {} }));
+    expect(out).toContain('@@ee plan 20260103000000 20260102000000');
+    expect(out).toContain('@@ee switched 20260102000000');
+    expect(out).not.toContain('@@ee finished');
+    expect(cur(root)).toBe('releases/20260102000000');
+    expect(existsSync(lockDir(root))).toBe(true);
+    expect(existsSync(path.join(root, '.ee-deploy', 'history.jsonl'))).toBe(false);
+    // with the history line: recorded, and the run's lock released
+    root = layout(['20260101000000', '20260102000000'], '20260102000000');
+    hold(root);
+    out = sh(rollbackScript({ root, token: 'run', release: '20260101000000', clearBad: false, hooks: [], hookEnv: {}, historyLine: JSON.stringify({ id: ROLLBACK_TO, from: ROLLBACK_FROM }), revisionsPrefix: 'bob rolled back to release ' }));
+    expect(out).toContain('@@ee finished');
+    expect(existsSync(lockDir(root))).toBe(false);
+    expect(JSON.parse(readFileSync(path.join(root, '.ee-deploy', 'history.jsonl'), 'utf8'))).toEqual({ id: '20260101000000', from: '20260102000000' });
+    // a run that holds the lock always names the target
+    expect(() => rollbackScript({ root, token: 'run', hooks: [], hookEnv: {} })).toThrow(/names the release/);
+  });
 });

@@ -53,7 +53,8 @@ export function rollbackScript(o: RollbackStepOptions): Cmd {
   // holding the lock, the run has read the state and names the target itself
   if (o.lockInfo === undefined && !o.release) throw new Error('rollbackScript: a run that holds the lock names the release');
   const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo ?? '', TOKEN: o.token, WANT: o.release ?? '', HLINE: o.historyLine ?? '', RPREFIX: o.revisionsPrefix ?? '' };
-  const fill = (ph: string, v: string) => `h=\${h%%${ph}*}${v}\${h#*${ph}}`;
+  // (a placeholder missing from the line leaves it as it is)
+  const fill = (ph: string, v: string) => `case $h in *${ph}*) h=\${h%%${ph}*}${v}\${h#*${ph}} ;; esac`;
   const body: string[] = [`[ -d "$RELEASES" ] || { echo "${MARK} fallback nolayout"; exit 0; }`];
   if (o.lockInfo !== undefined) {
     body.push(
