@@ -1,6 +1,7 @@
 /** Opens the right Transport for a host: local, SSH (ssh2 loaded lazily), or dry-run. */
 import type { ResolvedHost } from '../config/resolve.js';
 import { ConnectionError, EeError } from '../errors.js';
+import { forEachLimited } from '../util/concurrency.js';
 import { DryRunTransport } from './dry-run.js';
 import type { Transport } from './types.js';
 
@@ -31,18 +32,13 @@ export async function openTransport(host: ResolvedHost, o: OpenOptions): Promise
 export async function openAll(hosts: ResolvedHost[], o: OpenOptions, maxParallel = 10): Promise<Map<string, Transport>> {
   const out = new Map<string, Transport>();
   const errors: unknown[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < hosts.length) {
-      const h = hosts[next++];
-      try {
-        out.set(h.id, await openTransport(h, o));
-      } catch (e) {
-        errors.push(e instanceof EeError ? e : new ConnectionError(`${h.id}: ${(e as Error).message}`, { cause: e, host: h.id }));
-      }
+  await forEachLimited(hosts, maxParallel, async (h) => {
+    try {
+      out.set(h.id, await openTransport(h, o));
+    } catch (e) {
+      errors.push(e instanceof EeError ? e : new ConnectionError(`${h.id}: ${(e as Error).message}`, { cause: e, host: h.id }));
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(maxParallel, hosts.length) }, worker));
+  });
   if (errors.length) {
     await Promise.allSettled([...out.values()].map((t) => t.close()));
     const first = errors[0] as EeError;
