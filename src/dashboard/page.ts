@@ -99,13 +99,14 @@ async function act(kind, env, extra, title) {
   } catch (e) { alert(kind + ' failed: ' + e.message); }
 }
 
-function ask(title, text, withMessage, confirmLabel) {
+function ask(title, text, withMessage, confirmLabel, field) {
   return new Promise((resolve) => {
     const d = document.getElementById('dialog');
     document.getElementById('dialog-title').textContent = title;
     document.getElementById('dialog-text').textContent = text;
     const msg = document.getElementById('dialog-message');
-    msg.value = '';
+    document.getElementById('dialog-label').textContent = (field && field.label) || 'Message (optional)';
+    msg.value = (field && field.value) || '';
     document.getElementById('dialog-message-row').hidden = !withMessage;
     document.getElementById('dialog-ok').textContent = confirmLabel;
     d.returnValue = '';
@@ -113,6 +114,19 @@ function ask(title, text, withMessage, confirmLabel) {
     d.showModal();
     (withMessage ? msg : document.getElementById('dialog-cancel')).focus();
   });
+}
+
+async function approve(env) {
+  let list;
+  try {
+    const r = await fetch('/api/approvals?token=' + encodeURIComponent(token) + '&project=' + encodeURIComponent(env.project) + '&env=' + encodeURIComponent(env.env));
+    list = await r.json();
+    if (!r.ok) throw new Error(list.error || ('HTTP ' + r.status));
+  } catch (e) { alert('reading the approval requests failed: ' + e.message); return; }
+  if (!list.length) { alert('No pending approval requests for ' + env.key + '.'); return; }
+  const text = 'Pending: ' + list.map((p) => p.request + ' by ' + p.requester + (p.commit ? ' (commit ' + p.commit.slice(0, 12) + ')' : '') + ', ' + p.approvals.length + ' of ' + p.needed + ' approval(s)').join('; ') + '. Approve as the dashboard user?';
+  const ok = await ask('Approve a deploy of ' + env.key, text, true, 'Approve', { label: 'Request', value: list[0].request });
+  if (ok && ok.message) act('approve', env, { request: ok.message.trim() }, 'Approve ' + ok.message.trim() + ' for ' + env.key);
 }
 
 function durationChart(env) {
@@ -163,6 +177,7 @@ function envSection(env) {
     $('div', { class: 'actions' },
       $('button', { type: 'button', 'data-action': 'deploy', onclick: async () => { const ok = await ask('Deploy ' + env.project + ' (' + env.env + ')', 'Build and deploy ' + env.project + ' to ' + env.hosts.length + ' host(s)?', true, 'Deploy'); if (ok) act('deploy', env, { message: ok.message || undefined }, 'Deploy of ' + env.key); } }, 'Deploy'),
       rollbackBtn,
+      env.approvalsNeeded > 0 ? $('button', { type: 'button', 'data-action': 'approve', onclick: () => approve(env) }, 'Approve') : null,
       lock
         ? $('button', { type: 'button', 'data-action': 'unlock', onclick: async () => { const ok = await ask('Unlock ' + env.key, lockText + '. Remove the lock?', false, 'Unlock'); if (ok) act('unlock', env, {}, 'Unlock ' + env.key); } }, 'Unlock')
         : $('button', { type: 'button', 'data-action': 'lock', onclick: async () => { const ok = await ask('Lock ' + env.key, 'Hold the deploy lock on every host (a freeze)?', true, 'Lock'); if (ok) act('lock', env, { message: ok.message || undefined }, 'Lock ' + env.key); } }, 'Lock')),
@@ -236,7 +251,7 @@ export function pageHtml(nonce: string): string {
   <form id="dialog-form" method="dialog">
     <h2 id="dialog-title"></h2>
     <p id="dialog-text"></p>
-    <p id="dialog-message-row"><label>Message (optional) <input id="dialog-message" type="text" maxlength="500"></label></p>
+    <p id="dialog-message-row"><label><span id="dialog-label">Message (optional)</span> <input id="dialog-message" type="text" maxlength="500"></label></p>
     <p class="actions"><button type="submit" id="dialog-ok">OK</button> <button type="button" id="dialog-cancel">Cancel</button></p>
   </form>
 </dialog>

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { ResolvedConfig } from '../config/resolve.js';
 import { redact } from '../config/secrets.js';
+import { approveRequest } from '../deploy/approve.js';
 import { deploy } from '../deploy/deploy.js';
 import { performer } from '../deploy/identity.js';
 import { lockHosts, unlockHosts } from '../deploy/inspect.js';
@@ -16,7 +17,7 @@ import { publishAfterRun } from '../metrics/publish.js';
 import { isTagLine } from '../remote/protocol.js';
 import { LineReporter } from '../ui/reporter.js';
 
-export type RunKind = 'deploy' | 'rollback' | 'lock' | 'unlock';
+export type RunKind = 'deploy' | 'rollback' | 'lock' | 'unlock' | 'approve';
 
 export interface RunEvent {
   type: 'line' | 'end';
@@ -85,6 +86,8 @@ export interface RunRequest {
   /** rollback: the release the dialog named; the run stops unchanged if the plan differs */
   expect?: string;
   message?: string;
+  /** approve: the request id */
+  request?: string;
 }
 
 export class RunManager {
@@ -170,6 +173,11 @@ export class RunManager {
         }
         for (const w of await publishAfterRun(config, { interactive: false }, failure)) log.line(`warning: ${w}`);
         if (failure) throw failure;
+        log.end(true, 0);
+      } else if (r.kind === 'approve') {
+        const user = await performer(config.dir);
+        const res = await approveRequest(config, hosts, r.request ?? '', { interactive: false, user });
+        log.line(`approved ${res.request} (commit ${(res.commit ?? 'none').slice(0, 12)}) as ${user}: ${res.approvals.length} of ${config.policy?.approvals ?? 0} approval(s)`);
         log.end(true, 0);
       } else if (r.kind === 'lock') {
         const res = await lockHosts(config, hosts, { interactive: false, user: await performer(config.dir), message: r.message });

@@ -8,6 +8,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listApprovals } from '../deploy/approve.js';
 import { isReleaseId } from '../remote/release-id.js';
 import { pageHtml } from './page.js';
 import { RunManager, type RunKind } from './runs.js';
@@ -128,7 +129,18 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       req.on('close', stop);
       return;
     }
-    const action = /^\/api\/(deploy|rollback|lock|unlock)$/.exec(url.pathname);
+    if (req.method === 'GET' && url.pathname === '/api/approvals') {
+      // read on demand (the Approve dialog), not on every refresh: one more exec per host
+      const t = (await loadTargets(o.projects)).targets.find((x) => x.project === url.searchParams.get('project') && x.env === url.searchParams.get('env'));
+      if (!t) return json(res, 404, { error: 'no such project and environment on this dashboard' });
+      try {
+        const pending = await listApprovals(t.config, t.config.hosts, { interactive: false });
+        return json(res, 200, pending.map((p) => ({ request: p.request, requester: p.requester, commit: p.commit, expires: p.expires, approvals: p.approvals.map((a) => a.user), needed: p.needed })));
+      } catch (e) {
+        return json(res, 502, { error: (e as Error).message });
+      }
+    }
+    const action = /^\/api\/(deploy|rollback|lock|unlock|approve)$/.exec(url.pathname);
     if (action) {
       if (req.method !== 'POST') return send(res, 405, 'use POST\n', 'text/plain; charset=utf-8', { allow: 'POST' });
       // same origin only: browsers send Origin on every POST; the token must come in the header
@@ -141,13 +153,14 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       } catch (e) {
         return send(res, 400, `${(e as Error).message}\n`);
       }
-      const { targets } = loadTargets(o.projects);
+      const { targets } = await loadTargets(o.projects);
       const t = targets.find((x) => x.project === body.project && x.env === body.env);
       if (!t) return json(res, 404, { error: `no project ${String(body.project)} with environment ${String(body.env)} on this dashboard` });
       const expect = typeof body.expect === 'string' ? body.expect : undefined;
       if (expect !== undefined && !isReleaseId(expect)) return json(res, 400, { error: 'invalid release id' });
       const message = typeof body.message === 'string' && body.message.trim() ? body.message.trim().slice(0, 500) : undefined;
-      const log = runs.start({ kind: action[1] as RunKind, config: t.config, expect, message: message ?? `from the dashboard` });
+      const request = typeof body.request === 'string' ? body.request : undefined;
+      const log = runs.start({ kind: action[1] as RunKind, config: t.config, expect, message: message ?? `from the dashboard`, request });
       return json(res, 202, { run: log.id });
     }
     return send(res, 404, 'not found\n');

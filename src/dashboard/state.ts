@@ -3,7 +3,9 @@
  * exec per host (remote/steps/insight.ts), everything else computed here. A refresh in progress
  * is shared by every request that arrives meanwhile.
  */
-import { loadConfigFile } from '../config/load.js';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { loadConfigWithSecrets } from '../config/secrets-file.js';
 import { readRegistry } from '../config/registry.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve.js';
 import { redact } from '../config/secrets.js';
@@ -54,6 +56,8 @@ export interface EnvView {
   durations: { release: string; started: string; seconds: number; status: string }[];
   /** what a plain rollback would switch to (undefined: nothing to roll back to; hosts disagree: several) */
   rollbackTargets: string[];
+  /** approvals a deploy needs (policy.approvals): the Approve button shows when > 0 */
+  approvalsNeeded: number;
   warnings: string[];
 }
 
@@ -80,8 +84,17 @@ export interface Target {
 const HISTORY_SHOWN = 50;
 const MAX_PARALLEL_HOSTS = 16;
 
-/** Every registered project (or only `names`) and each of its environments. */
-export function loadTargets(names: string[]): { targets: Target[]; errors: ProjectView[] } {
+/** environment names of a config file, read before each environment is loaded on its own */
+function environmentNames(file: string): string[] {
+  const doc = parseYaml(readFileSync(file, 'utf8')) as { environments?: Record<string, unknown> } | null;
+  return doc && doc.environments && typeof doc.environments === 'object' ? Object.keys(doc.environments) : [];
+}
+
+/**
+ * Every registered project (or only `names`) and each of its environments, loaded as the CLI
+ * loads them (`${secret:NAME}` decrypted for that environment).
+ */
+export async function loadTargets(names: string[]): Promise<{ targets: Target[]; errors: ProjectView[] }> {
   const reg = readRegistry();
   const wanted = names.length ? names : Object.keys(reg).sort();
   const targets: Target[] = [];
@@ -93,8 +106,7 @@ export function loadTargets(names: string[]): { targets: Target[]; errors: Proje
       continue;
     }
     try {
-      const loaded = loadConfigFile(file);
-      for (const env of Object.keys(loaded.raw.environments)) targets.push({ project: name, env, config: resolveConfig(loaded, env) });
+      for (const env of environmentNames(file)) targets.push({ project: name, env, config: resolveConfig(await loadConfigWithSecrets(file, env), env) });
     } catch (e) {
       errors.push({ project: name, error: redact((e as Error).message), envs: [] });
     }
@@ -128,6 +140,7 @@ export function envView(t: Target, snaps: HostSnapshot[], now = Date.now()): Env
     metrics: m.report,
     durations: deployments.map((r) => ({ release: r.id, started: new Date(r.started).toISOString(), seconds: (r.ended - r.started) / 1000, status: r.status })),
     rollbackTargets: [...targets],
+    approvalsNeeded: t.config.policy?.approvals ?? 0,
     warnings: m.warnings,
   };
 }
@@ -135,7 +148,7 @@ export function envView(t: Target, snaps: HostSnapshot[], now = Date.now()): Env
 /** One refresh: every host of every target read once, in parallel (bounded). */
 export async function readState(names: string[], o: { connectTimeoutMs?: number } = {}): Promise<DashboardState> {
   const started = Date.now();
-  const { targets, errors } = loadTargets(names);
+  const { targets, errors } = await loadTargets(names);
   const jobs = targets.flatMap((t, ti) => t.config.hosts.map((h, hi) => ({ t, ti, h, hi })));
   const snaps: HostSnapshot[][] = targets.map((t) => new Array(t.config.hosts.length));
   await eachLimited(jobs, MAX_PARALLEL_HOSTS, async (j) => {

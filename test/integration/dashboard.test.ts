@@ -3,7 +3,7 @@
  * unreachable host, and Debian's headless Chromium clicking the page's buttons.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,6 +68,12 @@ function raw(u: string, o: { method?: string; headers?: Record<string, string>; 
 }
 
 const section = (key: string) => page.locator(`section[data-key="${key}"]`);
+
+/** waits until the log panel shows the run titled `title` and that run has ended; its end state */
+async function runEnd(title: string): Promise<string | undefined> {
+  await page.waitForFunction((t) => document.getElementById('log-title')?.textContent === t && !!document.getElementById('log')?.dataset.state, title, { timeout: 60_000 });
+  return (await page.locator('#log').getAttribute('data-state')) ?? undefined;
+}
 
 beforeAll(async () => {
   f = await startSshd({ servers: [server('web1'), server('web2')] });
@@ -165,8 +171,7 @@ describe('the page in Chromium', () => {
     const dialog = page.locator('dialog[open]');
     await expect(dialog.locator('#dialog-text').textContent()).resolves.toContain(`to release ${shopIds[0]}?`);
     await dialog.getByRole('button', { name: `Roll back to ${shopIds[0]}` }).click();
-    await page.waitForSelector('#log[data-state]', { timeout: 60_000 });
-    await expect(page.locator('#log').getAttribute('data-state')).resolves.toBe('ok');
+    expect(await runEnd(`Rollback of shop/production to ${shopIds[0]}`)).toBe('ok');
     expect(current(shopRoot)).toBe(shopIds[0]);
     await page.waitForFunction((id) => document.querySelector('section[data-key="shop/production"] tr[data-host="web1"] td.current')?.textContent === id, shopIds[0], { timeout: 30_000 });
   });
@@ -177,12 +182,11 @@ describe('the page in Chromium', () => {
     await s.getByRole('button', { name: 'Deploy' }).click();
     await page.locator('dialog[open]').getByRole('button', { name: 'Deploy' }).click();
     // the hook's first line arrives while it still sleeps: the run has not ended yet
-    await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('stream-marker-one'), undefined, { timeout: 60_000 });
+    await page.waitForFunction(() => document.getElementById('log-title')?.textContent === 'Deploy of blog/staging' && document.getElementById('log')?.textContent?.includes('stream-marker-one'), undefined, { timeout: 60_000 });
     const midway = (await page.locator('#log').textContent())!;
     expect(midway).not.toContain('stream-marker-two');
     expect(await page.locator('#log').getAttribute('data-state')).toBeNull();
-    await page.waitForSelector('#log[data-state]', { timeout: 60_000 });
-    await expect(page.locator('#log').getAttribute('data-state')).resolves.toBe('ok');
+    expect(await runEnd('Deploy of blog/staging')).toBe('ok');
     // people see the run's lines and the hook's output, not the remote scripts' protocol tags
     expect(await page.locator('#log').textContent()).not.toMatch(/@@ee/);
     const after = current(blogRoot);
@@ -203,5 +207,28 @@ describe('the page in Chromium', () => {
     await page.locator('dialog[open]').getByRole('button', { name: 'Unlock' }).click();
     await page.waitForFunction(() => document.querySelector('section[data-key="blog/staging"] .lock')?.textContent === 'Not locked', undefined, { timeout: 30_000 });
   });
-});
 
+  it('Approve: the dialog lists the pending request; approving lets the requester deploy', async () => {
+    const root = path.join(tmp, 'gated');
+    const gp = newProject({ project: 'gated', hosts: [{ host: 'local', path: root }] });
+    appendFileSync(gp.config, 'policy:\n  approvals: 1\n');
+    const refused = await cli(f.home, gp.dir, ['deploy'], { env: { GITHUB_ACTOR: 'bob' } });
+    expect(refused.code, refused.stderr).toBe(6);
+    const request = /approve ([0-9a-f]{12})/.exec(refused.stderr)?.[1];
+    expect(request, refused.stderr).toBeDefined();
+    // a refused deploy registers nothing: register it as `init` would
+    const reg = path.join(f.home, '.config', 'ee-deploy', 'projects.json');
+    writeFileSync(reg, JSON.stringify({ ...JSON.parse(readFileSync(reg, 'utf8')), gated: gp.config }));
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.waitForSelector('section[data-key="gated/production"] button[data-action="approve"]', { timeout: 30_000 });
+    await section('gated/production').getByRole('button', { name: 'Approve' }).click();
+    const dialog = page.locator('dialog[open]');
+    await expect(dialog.locator('#dialog-text').textContent()).resolves.toContain(`${request} by bob`);
+    await expect(dialog.locator('#dialog-message').inputValue()).resolves.toBe(request);
+    await dialog.getByRole('button', { name: 'Approve' }).click();
+    expect(await runEnd(`Approve ${request} for gated/production`)).toBe('ok');
+    expect(await page.locator('#log').textContent()).toContain(`approved ${request}`);
+    const again = await cli(f.home, gp.dir, ['deploy'], { env: { GITHUB_ACTOR: 'bob' } });
+    expect(again.code, again.stderr).toBe(0);
+  });
+});
