@@ -109,6 +109,8 @@ describe('a tree ee-deploy wrote, used by Capistrano', () => {
     }
     const all = ids();
     expect(all.every((id) => /^\d{14}$/.test(id)), all.join(' ')).toBe(true);
+    // ee-deploy's pruning (keep_releases 3) removed Capistrano's releases too
+    expect(all).toHaveLength(3);
     expect(new Set(all).size).toBe(all.length);
     expect(served()).toBe('v6\n');
   });
