@@ -3,6 +3,7 @@ import { startDashboard, isLoopbackHost } from '../../dashboard/server.js';
 import { UsageError } from '../../errors.js';
 import { globalOptions } from '../context.js';
 import { lazyRun } from '../lazy.js';
+import { untilAborted } from '../../util/sleep.js';
 import { runCommand } from '../run.js';
 
 export function register(program: Command): void {
@@ -35,7 +36,7 @@ export const run = async (projects: string[], opts: { port: string; host: string
     });
     if (o.json) process.stdout.write(JSON.stringify({ url: d.url }) + '\n');
     else process.stdout.write(`ee-deploy dashboard: ${d.url}\n(Ctrl-C to stop)\n`);
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    await untilAborted(signal);
     await d.close();
     return 0;
   });

@@ -7,6 +7,7 @@ import { WebhookServer } from '../../pipelines/webhook.js';
 import { Watcher } from '../../pipelines/watcher.js';
 import { globalOptions, loadConfig, type GlobalOptions } from '../context.js';
 import { lazyRun } from '../lazy.js';
+import { untilAborted } from '../../util/sleep.js';
 import { cycleLogger, runService } from '../service.js';
 
 export function register(program: Command): void {
@@ -55,7 +56,7 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
       throw new UsageError(`cannot listen on ${o.host}:${port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     log.note(`listening on ${url} for pushes to ${branch} of ${repo}: ${config.project} -> ${config.envName} (${config.hosts.map((h) => h.id).join(', ')})`, { url });
-    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+    await untilAborted(signal);
     // the abort already reached a running deploy (its cleanup runs); wait for it, queue nothing new
     await server.stop();
     log.note('stopped');
