@@ -346,6 +346,22 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    // once per deploy, on one host, in the new release, after every host is prepared, before any switch
+    migrate: z
+      .object({
+        command: z.string().min(1, 'empty command'),
+        host: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    // before migrate, into <path>/backups/<id>/ ({dir}, {id}); `rollback --restore-backup` runs `restore`
+    backup: z
+      .object({
+        command: z.string().min(1, 'empty command'),
+        restore: z.string().min(1, 'empty command').optional(),
+      })
+      .strict()
+      .optional(),
     // `ee-deploy webhook`: the shared secret GitHub signs with / GitLab sends as its token
     webhook: z
       .object({

@@ -22,6 +22,8 @@ import { knownManifests } from '../release/manifest-cache.js';
 import { notify } from './checks.js';
 import { planStrategy } from './strategy.js';
 import { buildSource } from './local-steps.js';
+import { dbHost } from './db-steps.js';
+import { ifUnchanged } from './if-changed.js';
 import { pipeline } from './pipeline.js';
 import { promote } from './promote.js';
 import { policyPreflight, requireApprovals } from './policy-gate.js';
@@ -36,6 +38,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   const { config, reporter } = o;
   if (o.canaryOnly && o.promote) throw new UsageError('--canary-only and --promote cannot be used together');
   if (o.canaryOnly && config.env.strategy !== 'canary') throw new UsageError(`--canary-only needs \`strategy: canary\` in environment ${config.envName} (it is ${config.env.strategy})`);
+  if (o.ifChanged && (o.promote || o.canaryOnly)) throw new UsageError(`--if-changed cannot be combined with --${o.promote ? 'promote' : 'canary-only'}`);
   const started = Date.now();
   const hosts = o.hosts ?? config.hosts;
   // two `git` processes: they run while the source is scanned and the hosts connect
@@ -53,13 +56,17 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     }
   }
   if (o.promote) return promote(o, warnings);
+  const db = dbHost(config, hosts);
   reporter.info(`deploying ${config.project} to ${config.envName} (${hosts.map((h) => h.id).join(', ')})${o.dryRun ? ' [dry run]' : ''}`);
 
-  if (!o.dryRun && config.raw.notifications) {
+  const notifyStarted = async () => {
+    if (o.dryRun || !config.raw.notifications) return;
     const [user, git] = await identity;
     const run = new Date(started).toISOString();
     await notify(o, { level: 'started', action: 'deploy', user, commit: git.sha, hosts: hosts.map((h) => h.id), status: 'started', run, runStarted: run }, warnings);
-  }
+  };
+  // --if-changed: "started" only once it is known something will be deployed
+  if (!o.ifChanged) await notifyStarted();
 
   // connecting changes nothing on the hosts: it runs while the source is scanned
   let transports: ReturnType<typeof connectHosts> | undefined;
@@ -77,9 +84,18 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   const revision = revisionOf(git, treeFingerprint(tree));
 
   const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, manifests: knownManifests(), transports });
+  if (o.ifChanged) {
+    const unchanged = await ifUnchanged(o, sessions, tree, { user, git, started, warnings });
+    if (unchanged) return unchanged;
+    await notifyStarted();
+  }
   const allIds = sessions.hosts.flatMap((s) => s.state.releases.map((r) => r.id));
   const plan = planStrategy(sessions.hosts, config.env, { preferCanary: (s) => s.host.roles.includes('canary') || s.host.tags.includes('canary') });
+  // migrations run once every host holds the new release and before any switch: a rolling
+  // deploy then prepares all its batches first (it still switches them batch by batch)
+  if (db) plan.prepare = 'upfront';
   const run = newRun({ o, sessions, id: newReleaseId(allIds), user, git, revision, started, warnings, plan, toPrepare: sessions.hosts });
+  run.db = db;
   if (plan.strategy === 'canary') run.canary = plan.waves[0].hosts.map((s) => s.host.id);
   run.steps.build = buildDone - buildStarted;
   try {

@@ -15,7 +15,8 @@ import { sleep } from '../util/sleep.js';
 import { preflight, prepareAll } from './prepare.js';
 import { type DeployResult, eventFrom, finishAll, makeResult } from './records.js';
 import { failBeforeDone } from './recovery.js';
-import { type Run, checkInterrupt, timeStep } from './run.js';
+import { type Run, checkInterrupt, hookEnv, timeStep } from './run.js';
+import { backupAndMigrate } from './db-steps.js';
 import { switchAll } from './switch.js';
 import * as traffic from './traffic.js';
 import { writeEnvFile } from './env-file.js';
@@ -29,6 +30,7 @@ export async function pipeline(run: Run, tree: SourceTree): Promise<DeployResult
     preflight(run, tree);
     await writeEnvFile(config, sessions.hosts, o);
     if (plan.prepare === 'upfront') await preparePhase(run, tree, plan.waves.flatMap((w) => w.hosts));
+    if (run.db && !run.promote) await dbPhase(run);
     for (const wave of plan.waves) {
       if (plan.prepare === 'per-wave') await preparePhase(run, tree, wave.hosts, wave);
       checkInterrupt(run, 'before the switch');
@@ -161,4 +163,12 @@ export async function finishCanary(run: Run, wave: Wave<HostSession>): Promise<D
       (rest.length ? `; ${rest.length} other host(s) hold it prepared: \`ee-deploy deploy --promote\` switches them, \`ee-deploy rollback --hosts ${canary} --yes\` takes the canary back` : ''),
   );
   return result;
+}
+
+/** backup + migrate, once, on the db host, after every host is prepared and before the first switch */
+async function dbPhase(run: Run): Promise<void> {
+  checkInterrupt(run, 'before the migrations');
+  const s = run.sessions.hosts.find((x) => x.host === run.db);
+  if (!s) throw new DeployError(`internal: migrate host ${run.db!.id} has no session`, { step: 'migrate' });
+  await backupAndMigrate({ config: run.o.config, reporter: run.o.reporter, session: s, token: run.sessions.token, env: hookEnv(run, s), signal: run.o.signal, dryRun: run.o.dryRun }, run.id);
 }

@@ -18,7 +18,8 @@ export interface DeployResult {
   project: string;
   env: string;
   release: string;
-  status: HistoryStatus;
+  /** `unchanged`: --if-changed found every host on this content; nothing was done */
+  status: HistoryStatus | 'unchanged';
   strategy: StrategyName;
   /** the hosts switched first (strategy canary, or the canary a --promote came from) */
   canary?: string[];
@@ -95,6 +96,7 @@ export async function finishAll(run: Run, status: HistoryStatus, durationMs: num
           // --canary-only: the rest keep the release prepared for `deploy --promote`
           keepPrepared: status === 'canary' && !wasSwitched && run.toPrepare.has(s) ? run.id : undefined,
           prune,
+          pruneBackupsBefore: status === 'success' ? run.id : undefined,
           unlockToken: sessions.token,
         }),
       )

@@ -32,6 +32,7 @@ import { policyPreflight } from './policy-gate.js';
 import { blueGreenRollback, blueGreenRollbackDone } from './traffic.js';
 import type { RunOptions } from './context.js';
 import { machineName, performer } from './identity.js';
+import { dbHost, restoreBackup } from './db-steps.js';
 import { closeHosts, connectHosts, openSessions, releaseLocks, type HostSession, type Sessions } from './session.js';
 
 export interface RollbackOptions extends RunOptions {
@@ -40,6 +41,8 @@ export interface RollbackOptions extends RunOptions {
   message?: string;
   /** asked after the plan is known (TTY only); false = abort without changes */
   confirm?: (plan: RollbackPlanEntry[]) => Promise<boolean>;
+  /** before switching: `backup.restore` with the backup taken before the release being left (db-steps.ts) */
+  restoreBackup?: boolean;
 }
 
 export interface RollbackPlanEntry {
@@ -76,6 +79,8 @@ interface Ctx {
 export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   const { config, reporter } = o;
   if (o.release !== undefined && !isReleaseId(o.release)) throw new UsageError(`invalid release id "${o.release}" (expected 14 digits, e.g. 20261122093000)`);
+  if (o.restoreBackup && !config.raw.backup?.restore) throw new UsageError('--restore-backup needs `backup: { command: ..., restore: ... }` in the config');
+  const dbAt = o.restoreBackup ? dbHost(config, o.hosts ?? config.hosts) : undefined;
   const started = Date.now();
   // the connections open while `git config user.name` runs (connecting changes nothing remote)
   const transports = connectHosts({ config, hosts: o.hosts ?? config.hosts, reporter, interactive: o.interactive, dryRun: o.dryRun });
@@ -91,7 +96,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   const c: Ctx = { o, user, started, startedIso: new Date(started).toISOString(), warnings: [], runId: randomUUID() };
   const selected = o.hosts ?? config.hosts;
   // (blue-green moves the upstream to the target first: it needs the plan before the step)
-  if (!o.dryRun && !o.confirm && selected.length === 1 && !hasPostChecks(o) && config.env.strategy !== 'blue_green') {
+  if (!o.dryRun && !o.confirm && !o.restoreBackup && selected.length === 1 && !hasPostChecks(o) && config.env.strategy !== 'blue_green') {
     const done = await direct(c, selected[0], transports).catch(async (e: unknown) => {
       await closeHosts(transports);
       throw e;
@@ -112,6 +117,14 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
       const result = newResult(c, plan[0].to, plan);
       result.durationMs = Date.now() - started;
       return result;
+    }
+    if (dbAt) {
+      // the database goes back first, under the lock: a failed restore switches nothing
+      const s = sessions.hosts.find((x) => x.host === dbAt)!;
+      const entry = plan.find((e) => e.host === s.host.id)!;
+      if (!entry.from) throw new UsageError(`${dbAt.id}: no current release, so no backup to restore`);
+      const env = { EE_PROJECT: config.project, EE_ENV: config.envName, EE_RELEASE: entry.to, EE_RELEASE_PATH: layout(s.host.path).release(entry.to), EE_DEPLOY_PATH: s.host.path, EE_PREVIOUS_RELEASE: entry.from, EE_HOST: s.host.id, EE_USER: user };
+      await restoreBackup({ config, reporter, session: s, token: sessions.token, env, signal: o.signal, dryRun: o.dryRun }, entry.from, entry.to);
     }
     return (await apply(c, sessions, plan))!;
   } catch (e) {

@@ -1,5 +1,6 @@
 /** A deploy run's state, shared by its steps: the options, the hosts' sessions, the plan, what happened so far. */
 import { randomUUID } from 'node:crypto';
+import type { ResolvedHost } from '../config/resolve.js';
 import { InterruptedError } from '../errors.js';
 import type { StepName } from '../history/record.js';
 import { layout } from '../remote/layout.js';
@@ -19,6 +20,8 @@ export interface DeployOptions extends RunOptions {
   promote?: boolean;
   /** `--override-policy -m REASON`: the reason (passes deploy windows and freezes, recorded and notified) */
   overridePolicy?: string;
+  /** do nothing (status `unchanged`) when every host already runs this content (if-changed.ts) */
+  ifChanged?: boolean;
 }
 
 /** `prepared`: holds the new release but `current` was not switched (the rest after --canary-only) */
@@ -65,6 +68,8 @@ export interface Run {
   steps: Partial<Record<StepName, number>>;
   bytesSent?: number;
   filesChanged?: number;
+  /** where backup/migrate run (db-steps.ts), when configured */
+  db?: ResolvedHost;
 }
 
 /** adds the wall time since `t0` to a step */

@@ -93,11 +93,11 @@ export class Watcher {
     }
     const reporter = this.o.verbose ? (this.o.deployReporter ?? new LineReporter({ mode: 'plain', verbose: true, color: false })) : new LineReporter({ mode: 'json', verbose: false, color: false });
     try {
-      const r: DeployResult = await deploy({ config, reporter, interactive: false, signal: this.o.signal, message: `${this.o.branch}@${commit.slice(0, 12)}${trigger ? ` (${trigger})` : ''}`, ...ifChanged() });
+      const r: DeployResult = await deploy({ config, reporter, interactive: false, signal: this.o.signal, message: `${this.o.branch}@${commit.slice(0, 12)}${trigger ? ` (${trigger})` : ''}`, ifChanged: true });
       this.live = commit;
       this.failed = undefined;
       this.notified = undefined;
-      return done({ status: r.status === ('unchanged' as string) ? 'unchanged' : 'deployed', commit, ...moved, release: r.release });
+      return done({ status: r.status === 'unchanged' ? 'unchanged' : 'deployed', commit, ...moved, release: r.release });
     } catch (e) {
       const code = e instanceof EeError ? e.exitCode : ExitCode.failed;
       if (e instanceof InterruptedError || this.o.signal?.aborted) return done({ status: 'interrupted', commit, ...moved, exitCode: ExitCode.interrupted, error: (e as Error).message });
@@ -117,11 +117,6 @@ export class Watcher {
     const user = await performer(config.dir).catch(() => machineName());
     await notify({ config, reporter: quiet, interactive: false }, { level: 'failure', action: 'deploy', user, commit, hosts: config.hosts.map((h) => h.id), status: 'failed', error: redact(error) }, []);
   }
-}
-
-/** `deploy --if-changed` when the deploy library supports it: a restarted watcher does not redeploy the same content */
-function ifChanged(): Record<string, unknown> {
-  return {};
 }
 
 function oneLine(s: string): string {

@@ -125,12 +125,28 @@ describe('watch', () => {
     const held = await s.waitLine(/skipped: [0-9a-f]{12} failed to deploy; waiting for main to move$/, 10_000, s.lines.indexOf(failed) + 1);
     expect(held).toBeTruthy();
     expect(received.some((b) => b.includes('exit 3') || b.includes('build'))).toBe(true);
-    const fixed = p.push({ 'ee-deploy.yaml': (await import('node:fs')).readFileSync(path.join(p.dev, 'ee-deploy.yaml'), 'utf8').replace(', build: "exit 3"', '') }, 'fix');
+    const fixed = p.push({ 'ee-deploy.yaml': (await import('node:fs')).readFileSync(path.join(p.dev, 'ee-deploy.yaml'), 'utf8').replace(', build: "exit 3"', ''), 'app/index.html': '<h1>fixed</h1>\n' }, 'fix');
     await s.waitLine(new RegExp(`${fixed.slice(0, 12)}: deployed release`));
     expect(p.revision()).toBe(fixed);
     s.child.kill('SIGTERM');
     expect((await s.exited).code).toBe(0);
     expect(p.locked()).toBe(false);
+  });
+
+  it('a restarted watcher does not redeploy what already runs (deploy --if-changed)', async () => {
+    const p = project();
+    const s1 = await watch(p);
+    await s1.waitLine(/cycle 1 .*: deployed release/);
+    s1.child.kill('SIGTERM');
+    expect((await s1.exited).code).toBe(0);
+    const before = p.releases();
+    const s2 = await watch(p);
+    await s2.waitLine(/cycle 1 main@[0-9a-f]{12}: unchanged \(every host already runs this content\)$/);
+    expect(p.releases()).toEqual(before);
+    // a commit outside source.dir moves the branch but not the content
+    p.push({ 'README.md': 'docs\n' }, 'docs only');
+    await s2.waitLine(/cycle \d+ main [0-9a-f]{12}\.\.[0-9a-f]{12}: unchanged/);
+    expect(p.releases()).toEqual(before);
   });
 
   it('start-up errors exit 2: not on the branch, bad interval', async () => {
@@ -166,7 +182,7 @@ describe('watch', () => {
     }
     // the next run recovers: a stale lock of a dead watcher is broken, the head is deployed
     const s = await watch(p);
-    await s.waitLine(new RegExp(`main@${last.slice(0, 12)}: (deployed release|up to date)`), 30_000);
+    await s.waitLine(new RegExp(`main@${last.slice(0, 12)}: (deployed release|up to date|unchanged)`), 30_000);
     await s.waitLine(/: up to date$/, 10_000);
     expect(p.revision()).toBe(last);
     s.child.kill('SIGTERM');

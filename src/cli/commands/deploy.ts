@@ -17,6 +17,7 @@ export function register(program: Command): void {
     .option('--role <role>', 'only hosts with this role or tag')
     .option('--lock-wait <duration>', 'wait up to this long for another deploy to finish instead of exiting 4')
     .option('--canary-only', 'strategy canary: stop once the canary hosts are live and healthy (the rest stay prepared)')
+    .option('--if-changed', 'do nothing (exit 0, "unchanged") when every selected host already runs this content: cron-safe')
     .option('--promote', 'switch the remaining hosts to the release of the last --canary-only deploy, then check them')
     .option('--override-policy', 'deploy outside the policy windows or inside a freeze (needs -m REASON; recorded in the history, notified as a warning)')
     .option('--maintenance', 'maintenance mode on (shared/maintenance.json) just before the switch, off once the post checks passed (and after a failure)')
@@ -35,6 +36,7 @@ Examples:
   ee-deploy deploy --promote             then switch the rest of the fleet to the canary's release
   ee-deploy deploy --override-policy -m "hotfix INC-42"   outside the deploy window (not approvals)
   ee-deploy deploy --maintenance         503 page (maintenance.json) during the switch
+  ee-deploy deploy --if-changed          from cron/CI: no new release when the hosts already run this content
 
 Strategies (environments.<env>.strategy): parallel (default) prepares every host, then switches
 them all; rolling prepares, switches and checks \`batch\` hosts (a number or "25%") at a time,
@@ -46,14 +48,14 @@ host back, so the fleet ends on one release.`,
 }
 
 export const run = async (project: string | undefined, _opts: unknown, cmd: Command) => {
-  const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string; canaryOnly?: boolean; promote?: boolean; overridePolicy?: boolean; maintenance?: boolean };
+  const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string; canaryOnly?: boolean; promote?: boolean; overridePolicy?: boolean; maintenance?: boolean; ifChanged?: boolean };
   await runCommand(o, async ({ signal }) => {
     if (o.overridePolicy && !o.message?.trim()) throw new UsageError('--override-policy needs -m REASON (recorded in the history and notified)');
     const config = await loadConfig(o, project);
     const reporter = await reporterFor(o);
     let result;
     try {
-      result = await deploy({ config, reporter, hosts: selectHosts(config, o), interactive: isInteractive(), dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, message: o.message, canaryOnly: o.canaryOnly, promote: o.promote, maintenance: o.maintenance, overridePolicy: o.overridePolicy ? o.message : undefined });
+      result = await deploy({ config, reporter, hosts: selectHosts(config, o), interactive: isInteractive(), dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, message: o.message, canaryOnly: o.canaryOnly, promote: o.promote, maintenance: o.maintenance, overridePolicy: o.overridePolicy ? o.message : undefined, ifChanged: o.ifChanged });
     } catch (e) {
       reporter.stop();
       await publishAfterRun(config, { dryRun: o.dryRun, interactive: isInteractive() }, e);

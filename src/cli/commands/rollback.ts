@@ -12,6 +12,7 @@ export function register(program: Command): void {
   program
     .command('rollback [project] [release]')
     .description('switch current back to the previous good release (or a named one), run after_rollback hooks and health checks')
+    .option('--restore-backup', 'first run backup.restore with the backup taken before the release being left (on the migrate host)')
     .option('-m, --message <text>', 'note recorded in the history')
     .option('--hosts <list>', 'only these hosts (comma-separated)')
     .option('--role <role>', 'only hosts with this role or tag')
@@ -32,7 +33,7 @@ Examples:
 }
 
 export const run = async (a: string | undefined, b: string | undefined, _opts: unknown, cmd: Command) => {
-  const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string };
+  const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string; restoreBackup?: boolean };
   await runCommand(o, async ({ signal }) => {
     let project = a;
     let release = b;
@@ -57,7 +58,7 @@ export const run = async (a: string | undefined, b: string | undefined, _opts: u
             };
       let result;
       try {
-        result = await rollback({ config, reporter, hosts: selectHosts(config, o), interactive, dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, release, message: o.message, confirm });
+        result = await rollback({ config, reporter, hosts: selectHosts(config, o), interactive, dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, release, message: o.message, confirm, restoreBackup: o.restoreBackup });
       } catch (e) {
         reporter.stop();
         await publishAfterRun(config, { dryRun: o.dryRun, interactive }, e);

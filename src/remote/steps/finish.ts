@@ -7,6 +7,7 @@ import { script, type Cmd } from '../shell.js';
 import { assertReleaseId } from '../release-id.js';
 import { baseVars, DISCARD, READ_CURRENT, type Vars } from './common.js';
 import { RELEASE } from './lock.js';
+import { pruneBackupsLines } from './migrate.js';
 import { parsePruned, pruneLines } from './prune.js';
 
 /** sh lines appending $HLINE to the history and $RLINE to revisions.log ($META must exist) */
@@ -22,6 +23,8 @@ export function finishScript(o: {
   /** a release prepared for later (the rest of a `deploy --canary-only`): drop its pending marker so the next run keeps it */
   keepPrepared?: string;
   prune?: string[];
+  /** after a successful deploy of this id: drop backups (migrate.ts) of releases that are gone and older */
+  pruneBackupsBefore?: string;
   unlockToken?: string;
 }): Cmd {
   const vars: Vars = { ...baseVars(o.root), HLINE: o.historyLine ?? '', RLINE: o.revisionsLine ?? '', TOKEN: o.unlockToken ?? '' };
@@ -43,6 +46,7 @@ export function finishScript(o: {
     body.push(`${READ_CURRENT}; [ "$cur" = "releases/$RM_ID" ] || { discard "$RELEASES/$RM_ID"; rm -f "$MANIFESTS/$RM_ID"; }; rm -f "$PENDING/$RM_ID"; rm -rf "$STAGING/$RM_ID"`);
   }
   body.push(...pruneLines(o.prune ?? [], vars));
+  if (o.pruneBackupsBefore) body.push(...pruneBackupsLines(o.pruneBackupsBefore));
   if (o.unlockToken) body.push(RELEASE);
   body.push(`echo "${MARK} finished"`);
   return script(vars, ...body);

@@ -3,7 +3,8 @@
  * plus the current one, plus the newest marked one (for inspection); every other release goes,
  * the other marked ones first, then the rest oldest first. So failed deploys, however many, never
  * push the last good release out. The client picks the ids (selectPrune); the finish step removes
- * them with these lines, re-checking on the server that none of them is current.
+ * them with these lines, re-checking on the server that none of them is current. A pruned
+ * release's backup (<path>/backups/<id>, see migrate.ts) goes with it.
  */
 import { say, tagged } from '../protocol.js';
 import { assertReleaseId, compareReleaseIds, isReleaseId } from '../release-id.js';
@@ -24,7 +25,7 @@ export function selectPrune(releases: { id: string; bad: boolean }[], keep: numb
 export function pruneLines(ids: string[], vars: Vars): string[] {
   return ids.map((id, i) => {
     vars[`P${i}`] = assertReleaseId(id);
-    return `${READ_CURRENT}; [ "$cur" = "releases/$P${i}" ] || { discard "$RELEASES/$P${i}"; [ -e "$RELEASES/$P${i}" ] || { rm -f "$MANIFESTS/$P${i}"; ${say(`pruned $P${i}`)}; }; }`;
+    return `${READ_CURRENT}; [ "$cur" = "releases/$P${i}" ] || { discard "$RELEASES/$P${i}"; [ -e "$RELEASES/$P${i}" ] || { rm -f "$MANIFESTS/$P${i}"; rm -rf "$R/backups/$P${i}"; ${say(`pruned $P${i}`)}; }; }`;
   });
 }
 
