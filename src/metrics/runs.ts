@@ -48,8 +48,14 @@ export function parseHistoryText(text: string): ParsedHistory {
  * Fields of the wrong type are removed in place (no copy: a long history is tens of thousands of
  * records, and allocation dominated the time spent here).
  */
+const STRING_FIELDS = ['status', 'from', 'project', 'env', 'run', 'user', 'machine', 'commit', 'branch', 'message', 'error'] as const;
+const COUNT_FIELDS = ['bytes_sent', 'files_changed'] as const;
+
 function sanitize(v: Record<string, unknown>): HistoryRecord {
-  for (const k of ['status', 'from', 'project', 'env', 'run', 'user', 'machine', 'commit', 'branch', 'message', 'error'] as const) if (v[k] !== undefined && !str(v[k])) delete v[k];
+  for (const k of STRING_FIELDS) {
+    const x = v[k];
+    if (x !== undefined && (typeof x !== 'string' || x === '')) delete v[k];
+  }
   v.status ??= 'failed';
   v.env ??= '';
   v.user ??= 'unknown';
@@ -58,7 +64,7 @@ function sanitize(v: Record<string, unknown>): HistoryRecord {
   if (v.commit_time !== undefined && typeof v.commit_time !== 'string') delete v.commit_time;
   if (v.live_at !== undefined && typeof v.live_at !== 'string') delete v.live_at;
   if (num(v.duration_ms) === undefined) v.duration_ms = 0;
-  for (const k of ['bytes_sent', 'files_changed'] as const) if (v[k] !== undefined && num(v[k]) === undefined) delete v[k];
+  for (const k of COUNT_FIELDS) if (v[k] !== undefined && num(v[k]) === undefined) delete v[k];
   if (v.promote !== undefined && v.promote !== true) delete v.promote;
   if (v.steps !== undefined) {
     const st = v.steps as Record<string, unknown>;
@@ -120,11 +126,12 @@ export function mergeRuns(hosts: { host: string; records: HistoryRecord[] }[]): 
       const live = Number.isFinite(liveAt) ? liveAt : !r.run && !r.live_at && ['success', 'canary', 'rolled_back', 'needs_human'].includes(r.status) ? started : undefined;
       let run = runs.get(key);
       if (!run) {
-        run = { key, action: r.action, status: r.status, id: r.id, from: r.from, user: r.user, started, ended, steps: {}, hosts: [], promote: !!r.promote };
+        // every field present from the start: one object shape for all runs keeps this loop fast
+        run = { key, action: r.action, status: r.status, id: r.id, from: r.from, user: r.user, commit: r.commit, commitTime: undefined, changes: undefined, started, ended, firstLive: undefined, steps: {}, hosts: [], promote: !!r.promote };
         runs.set(key, run);
       }
       if (!run.hosts.includes(host)) run.hosts.push(host);
-      if (SEVERITY.indexOf(r.status) !== -1 && (SEVERITY.indexOf(run.status) === -1 || SEVERITY.indexOf(r.status) < SEVERITY.indexOf(run.status))) run.status = r.status;
+      if (r.status !== run.status && SEVERITY.indexOf(r.status) !== -1 && (SEVERITY.indexOf(run.status) === -1 || SEVERITY.indexOf(r.status) < SEVERITY.indexOf(run.status))) run.status = r.status;
       run.started = Math.min(run.started, started);
       run.ended = Math.max(run.ended, ended);
       if (live !== undefined && (run.firstLive === undefined || live < run.firstLive)) run.firstLive = live;
@@ -132,10 +139,11 @@ export function mergeRuns(hosts: { host: string; records: HistoryRecord[] }[]): 
       run.commit ??= r.commit;
       if (run.commitTime === undefined && r.commit_time && Number.isFinite(Date.parse(r.commit_time))) run.commitTime = Date.parse(r.commit_time);
       if (run.changes === undefined && r.changes) run.changes = r.changes.map((c) => ({ sha: c.sha, time: Date.parse(c.time) })).filter((c) => Number.isFinite(c.time));
-      for (const k of STEP_NAMES) {
-        const v = r.steps?.[k];
-        if (v !== undefined) run.steps[k] = Math.max(run.steps[k] ?? 0, v);
-      }
+      if (r.steps)
+        for (const k of STEP_NAMES) {
+          const v = r.steps[k];
+          if (v !== undefined) run.steps[k] = Math.max(run.steps[k] ?? 0, v);
+        }
     }
   return [...runs.values()].sort((a, b) => a.started - b.started || (a.key < b.key ? -1 : 1));
 }
