@@ -25,6 +25,7 @@ export interface TrafficRun {
   id: string;
   user: string;
   warnings: string[];
+  sessions: { hosts: HostSession[] };
 }
 
 interface State {
@@ -75,8 +76,7 @@ export async function beforeSwitch(run: TrafficRun, hosts: HostSession[]): Promi
     if (o.dryRun) o.reporter.info(`[dry-run] maintenance on (every host) before the switch`);
     else {
       const doc = maintenanceDoc({ user: run.user, message: `Deploying release ${run.id}` });
-      const all = (run as unknown as { sessions?: { hosts: HostSession[] } }).sessions?.hosts ?? hosts;
-      await forEachLimited(all, env.max_parallel, async (s) => {
+      await forEachLimited(run.sessions.hosts, env.max_parallel, async (s) => {
         await maintenanceOnHost(s.t, s.host.path, 'on', doc);
         st.maintenance.push(s);
       });

@@ -28,6 +28,7 @@ import { lbFailure, writeUpstreamScript } from '../remote/traffic/lb.js';
 import type { Transport } from '../transport/types.js';
 import { sleep } from '../util/sleep.js';
 import { lastLine } from './hosts.js';
+import { nginxWorkers, waitNginxReload } from './nginx-wait.js';
 
 export interface BlueGreenSwitch {
   host: string;
@@ -123,7 +124,9 @@ export class BlueGreenHost {
     const pid = parseStartedPid(r.stdout);
     if (r.code !== 0 || pid === undefined) this.fail(`starting ${release} on port ${port} failed`, r.stderr, r.code);
     this.o.log?.(`blue-green: started ${release} on port ${port} (pid ${pid}); checking http://127.0.0.1:${port}${this.cfg.health}`);
-    const why = await this.waitHealthy(port);
+    let why = await this.waitHealthy(port);
+    // the answer must have come from the process just started (it may have died right after, e.g. port in use)
+    if (!why && parseAlive((await this.t.exec(blueGreenAliveScript(this.root, port), { readOnly: true })).stdout) !== true) why = 'the process exited after answering';
     if (why) {
       const log = await this.t.exec(blueGreenAliveScript(this.root, port), { readOnly: true });
       await this.stopNow(port).catch(() => {});
@@ -155,9 +158,13 @@ export class BlueGreenHost {
 
   /** points the upstream file at `port` and reloads (the script puts the old file back if the reload fails) */
   async switchTo(port: number): Promise<void> {
+    const before = await nginxWorkers(this.t);
     const r = await this.t.exec(writeUpstreamScript(this.cfg.upstream, upstreamLine(port), this.cfg.reload));
     if (r.code !== 0) this.fail(`switching ${this.cfg.upstream} to port ${port} failed`, r.stderr, r.code);
-    this.o.log?.(`blue-green: ${this.cfg.upstream} -> 127.0.0.1:${port}, reloaded`);
+    // the reload is asynchronous: wait until it is in force (the old workers' requests done), so
+    // the process switched away from is no longer sent anything when it is stopped
+    const w = await waitNginxReload(this.t, before, { timeoutMs: this.cfg.drain_timeout, signal: this.o.signal });
+    this.o.log?.(`blue-green: ${this.cfg.upstream} -> 127.0.0.1:${port}, reloaded${w.timedOut ? ` (nginx's previous workers still running after ${w.waitedMs} ms)` : ` (in force after ${w.waitedMs} ms)`}`);
   }
 
   async scheduleStop(port: number): Promise<void> {

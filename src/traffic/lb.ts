@@ -23,10 +23,8 @@ import {
   haproxySetState,
   haproxySocketToolScript,
   lbFailure,
-  nginxOldWorkersScript,
   nginxUpstreamText,
   parseHaproxyStat,
-  parseOldWorkers,
   writeUpstreamScript,
   type ServerState,
 } from '../remote/traffic/lb.js';
@@ -34,6 +32,7 @@ import { openTransport } from '../transport/open.js';
 import type { Transport } from '../transport/types.js';
 import { sleep } from '../util/sleep.js';
 import { lastLine } from './hosts.js';
+import { nginxWorkers, waitNginxReload } from './nginx-wait.js';
 
 export interface DrainReport {
   host: string;
@@ -191,14 +190,15 @@ class NginxLb implements LoadBalancer {
 
   async drain(hosts: ResolvedHost[], o: { signal?: AbortSignal } = {}): Promise<DrainReport[]> {
     for (const h of hosts) this.drained.add(Object.hasOwn(this.c.servers, h.name) ? h.name : (serverOf(this.c.servers, h, 'upstream address'), h.id));
+    if (!this.t) {
+      await this.write();
+      return hosts.map((h) => ({ host: h.id, waitedMs: 0, left: 0, timedOut: false }));
+    }
+    const before = await nginxWorkers(this.t);
     await this.write();
-    if (!this.t) return hosts.map((h) => ({ host: h.id, waitedMs: 0, left: 0, timedOut: false }));
-    const t = this.t;
-    // the workers of the previous configuration finish the requests they hold, then exit
-    return waitDrained(hosts, this.c.drain_timeout, this.pollMs, o.signal, async () => {
-      const r = await t.exec(nginxOldWorkersScript(), { readOnly: true });
-      return parseOldWorkers(r.stdout) ?? 0;
-    });
+    // in force once the reloaded master's earlier workers are gone: they finish their requests first
+    const w = await waitNginxReload(this.t, before, { timeoutMs: this.c.drain_timeout, pollMs: this.pollMs, signal: o.signal });
+    return hosts.map((h) => ({ host: h.id, ...w }));
   }
 
   async ready(hosts: ResolvedHost[]): Promise<void> {

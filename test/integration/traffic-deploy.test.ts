@@ -123,5 +123,16 @@ environments:
       ['s2', 'no check'],
     ]);
     expect(bad.stdout + bad.stderr).toMatch(/ready at the load balancer again: web2/);
+
+    // --dry-run prints the traffic steps and changes nothing (HAProxy, maintenance, current)
+    const dry = await cli(f.home, p.dir, ['deploy', '--dry-run', '--maintenance']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const text = dry.stdout + dry.stderr;
+    expect(text).toContain('[dry-run] maintenance on (every host) before the switch');
+    expect(text).toContain('[dry-run] load balancer web1: set server app/s1 state drain');
+    expect(text).toContain('[dry-run] load balancer web1: set server app/s2 state ready');
+    expect(roots.map(current)).toEqual(v1);
+    expect(roots.some((r) => existsSync(path.join(r, 'shared/maintenance.json')))).toBe(false);
+    expect(parseShowStat(await hap.admin('show stat')).filter((r) => r.svname.startsWith('s')).map((r) => r.status)).toEqual(['no check', 'no check']);
   });
 });

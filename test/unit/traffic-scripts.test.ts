@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fillPlaceholders, haproxyAnswerError, haproxySetState, nginxUpstreamText, parseHaproxyStat, parseOldWorkers, writeUpstreamScript } from '../../src/remote/traffic/lb.js';
+import { fillPlaceholders, haproxyAnswerError, haproxySetState, nginxUpstreamText, parseHaproxyStat, parseWorkers, workersLeft, writeUpstreamScript } from '../../src/remote/traffic/lb.js';
 import {
   blueGreenCancelStopScript,
   blueGreenScheduleStopScript,
@@ -61,8 +61,15 @@ describe('nginx upstream', () => {
     expect(bad.stderr).toContain('@@ee lb failed the reload command failed');
     expect(readFileSync(f, 'utf8')).toBe('server new;\n');
   });
-  it('counts workers shutting down (none here)', () => {
-    expect(parseOldWorkers('@@ee lb old-workers 0\n')).toBe(0);
+  it('nginx workers: the reloaded master is the one with a new worker; other instances do not count', () => {
+    const before = parseWorkers('@@ee lb worker 11 10 0\n@@ee lb worker 21 20 0\n@@ee lb workers-end\n')!;
+    expect(before).toEqual([{ pid: 11, ppid: 10, exiting: false }, { pid: 21, ppid: 20, exiting: false }]);
+    expect(parseWorkers('no end marker')).toBeUndefined();
+    // not reloaded yet
+    expect(workersLeft(before, before)).toBeUndefined();
+    // master 10 reloaded: 12 is new, 11 still finishing; master 20 (another nginx) untouched
+    expect(workersLeft(before, [{ pid: 11, ppid: 10, exiting: true }, { pid: 12, ppid: 10, exiting: false }, { pid: 21, ppid: 20, exiting: false }])).toBe(1);
+    expect(workersLeft(before, [{ pid: 12, ppid: 10, exiting: false }, { pid: 21, ppid: 20, exiting: false }])).toBe(0);
   });
   it('{host} placeholders become one quoted word', () => {
     expect(fillPlaceholders('lb-ctl drain {host} ${host} {other}', { host: "web 1'x" })).toBe(`lb-ctl drain 'web 1'\\''x' \${host} {other}`);

@@ -125,7 +125,10 @@ export function blueGreenStartScript(root: string, o: { port: number; release: s
     `[ -d "$EE_RELEASE" ] || { echo "${BG_MARK} failed release $ID is not on this host" >&2; exit 1; }`,
     `mkdir -p "$D" || exit 1`,
     `cancel "$EE_PORT"`,
-    `if alive "$EE_PORT"; then ( cd "$EE_RELEASE" && ${withPlaceholders(o.stop)} ) >>"$P.log" 2>&1; fi`,
+    // an earlier process still on this port (waiting for its delayed stop) goes first, and must be
+    // gone before the new one starts: otherwise it could answer the new one's health check
+    `if alive "$EE_PORT"; then ( cd "$EE_RELEASE" && ${withPlaceholders(o.stop)} ) >>"$P.log" 2>&1; i=0; while alive "$EE_PORT" && [ $i -lt 100 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done; fi`,
+    `if alive "$EE_PORT"; then echo "${BG_MARK} failed the earlier process on port $EE_PORT is still running after its stop command" >&2; exit 1; fi`,
     `rm -f "$P.pid" "$P.release"`,
     `cd "$EE_RELEASE" || exit 1`,
     // the start line runs in its own `sh -c`: the placeholders' variables go in its environment

@@ -104,20 +104,47 @@ function reloadLine(reload: string): string {
 }
 
 /**
- * Counts nginx workers still finishing requests after a reload: their process title is
- * `nginx: worker process is shutting down`. Reads /proc with the shell's `read` (no ps, no pgrep).
+ * nginx's reload is asynchronous (`nginx -s reload` only signals the master), so "the new
+ * configuration is in force and the requests of the old one are done" is observed on the
+ * workers: a snapshot of every nginx worker (pid, parent, exiting or not) before the reload, then
+ * again until the reloaded master (the one with a worker that was not there before) has none of
+ * its earlier workers left (they exit once the requests they hold are answered). Other nginx
+ * instances on the host are left out by that rule. Reads /proc with the shell's `read` (no ps);
+ * a host where the deploy user cannot see nginx's processes shows none: nothing is waited for.
  */
-export function nginxOldWorkersScript(): Cmd {
+export function nginxWorkersScript(): Cmd {
   return script(
     {},
-    `n=0; for f in /proc/[0-9]*/cmdline; do c=; { IFS= read -r c < "$f"; } 2>/dev/null; case $c in "nginx: worker process is shutting down"*) n=$((n+1)) ;; esac; done`,
-    `echo "${LB_MARK} old-workers $n"`,
+    `for f in /proc/[0-9]*/cmdline; do c=; { IFS= read -r c < "$f"; } 2>/dev/null; case $c in "nginx: worker process"*) d=\${f%/cmdline}; st=; { IFS= read -r st < "$d/stat"; } 2>/dev/null; [ -n "$st" ] || continue; st=\${st##*) }; set -- $st; x=0; case $c in *"shutting down"*) x=1 ;; esac; echo "${LB_MARK} worker \${d#/proc/} $2 $x" ;; esac; done`,
+    `echo "${LB_MARK} workers-end"`,
   );
 }
 
-export function parseOldWorkers(stdout: string): number | undefined {
-  const m = new RegExp(`^${LB_MARK} old-workers (\\d+)$`, 'm').exec(stdout);
-  return m ? Number(m[1]) : undefined;
+export interface NginxWorker {
+  pid: number;
+  ppid: number;
+  exiting: boolean;
+}
+
+export function parseWorkers(stdout: string): NginxWorker[] | undefined {
+  if (!stdout.includes(`${LB_MARK} workers-end`)) return undefined;
+  const out: NginxWorker[] = [];
+  for (const l of stdout.split('\n')) {
+    const m = new RegExp(`^${LB_MARK} worker (\\d+) (\\d+) ([01])$`).exec(l);
+    if (m) out.push({ pid: Number(m[1]), ppid: Number(m[2]), exiting: m[3] === '1' });
+  }
+  return out;
+}
+
+/**
+ * How many workers of the reloaded master(s) from `before` are still running; undefined while no
+ * master shows a new worker yet (the reload has not taken effect).
+ */
+export function workersLeft(before: NginxWorker[], now: NginxWorker[]): number | undefined {
+  const old = new Set(before.map((w) => w.pid));
+  const masters = new Set(now.filter((w) => !old.has(w.pid)).map((w) => w.ppid));
+  if (masters.size === 0) return undefined;
+  return now.filter((w) => old.has(w.pid) && masters.has(w.ppid)).length;
 }
 
 /** the reason a builder's script gave (`@@ee lb failed <reason>`) */
