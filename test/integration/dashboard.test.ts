@@ -135,6 +135,18 @@ describe('access', () => {
     expect((await raw(`${u.origin}/api/state?token=${token}`)).status).toBe(200);
   });
 
+  it('one exec per host per refresh; without ?refresh=1 the cached state, no exec at all', async () => {
+    const u = new URL(url);
+    const token = u.searchParams.get('token')!;
+    const sessions = () => f.servers[0].count('Starting session');
+    const before = await sessions();
+    const fresh = JSON.parse((await raw(`${u.origin}/api/state?token=${token}&refresh=1`)).body) as { refreshedAt: string };
+    expect((await sessions()) - before).toBe(1);
+    const cached = JSON.parse((await raw(`${u.origin}/api/state?token=${token}`)).body) as { refreshedAt: string };
+    expect(cached.refreshedAt).toBe(fresh.refreshedAt);
+    expect((await sessions()) - before).toBe(1);
+  });
+
   it('a non-loopback --host prints a warning', async () => {
     const d = await startDashboard(['--host', '0.0.0.0']);
     try {
