@@ -6,6 +6,9 @@
  * a key file (ssh2's parser) or an ssh-agent.
  */
 import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { keyType, type Signer } from '../transport/ssh/signer.js';
+
+export type { Signer };
 
 const MAGIC = Buffer.from('SSHSIG');
 const HASH = 'sha512';
@@ -41,33 +44,6 @@ class Reader {
 export function signedData(message: Buffer | string, namespace: string): Buffer {
   const h = createHash(HASH).update(message).digest();
   return Buffer.concat([MAGIC, sshString(namespace), sshString(''), sshString(HASH), sshString(h)]);
-}
-
-/** A signer: the public key blob (SSH wire format) and a function making an SSH signature blob. */
-export interface Signer {
-  publicKey: Buffer;
-  /** returns the SSH signature blob: string(algorithm) || string(signature) */
-  sign(data: Buffer): Promise<Buffer>;
-}
-
-export function keyType(publicKey: Buffer): string {
-  return new Reader(publicKey).string().toString();
-}
-
-/** ECDSA signatures come from node/ssh2 as DER; SSH wants mpint(r) || mpint(s) */
-export function derToSshEcdsa(der: Buffer): Buffer {
-  const r = new Reader(der);
-  const int = () => {
-    const tag = r.bytes(1)[0];
-    if (tag !== 0x02) throw new Error('bad DER');
-    let len = r.bytes(1)[0];
-    if (len & 0x80) len = r.bytes(len & 0x7f).readUIntBE(0, len & 0x7f);
-    return r.bytes(len);
-  };
-  if (r.bytes(1)[0] !== 0x30) throw new Error('bad DER');
-  let len = r.bytes(1)[0];
-  if (len & 0x80) r.bytes(len & 0x7f);
-  return Buffer.concat([sshString(int()), sshString(int())]);
 }
 
 export function armor(blob: Buffer): string {

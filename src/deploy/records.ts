@@ -1,6 +1,6 @@
 /** What a deploy leaves behind: the finish step (history, revisions.log, prune, unlock) and the result document. */
 import { redact } from '../config/secrets.js';
-import { historyLine, deployedLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
+import { writtenHistoryLine, deployedLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
 import { finishScript, parseFinish } from '../remote/steps/finish.js';
 import { selectPrune } from '../remote/steps/prune.js';
 import { machineName } from './identity.js';
@@ -83,7 +83,7 @@ export async function finishAll(run: Run, status: HistoryStatus, durationMs: num
       .exec(
         finishScript({
           root: s.host.path,
-          historyLine: historyLine(record),
+          historyLine: await writtenHistoryLine(record, s.state.lastHistory, s.t.signer),
           // the canary of a --promote logged its line when it went live; the rest of a --canary-only has none yet
           revisionsLine:
             status === 'success' ? (run.alreadyLive.has(s) ? undefined : deployed)

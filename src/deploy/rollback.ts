@@ -15,7 +15,7 @@ import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import type { ResolvedHost } from '../config/resolve.js';
 import { DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
-import { historyLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
+import { writtenHistoryLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
 import { layout } from '../remote/layout.js';
 import { failureReason, userOutput } from '../remote/protocol.js';
 import { compareReleaseIds, isReleaseId } from '../remote/release-id.js';
@@ -143,6 +143,9 @@ function hasPostChecks(o: RollbackOptions): boolean {
 async function direct(c: Ctx, host: ResolvedHost, transports: Promise<Map<string, Transport>>): Promise<RollbackResult | undefined> {
   const { o } = c;
   const t = (await transports).get(host.id)!;
+  // a signed history line names the hash of the line before it, which only `open` reads: this
+  // path would write an unchained line, so the usual open / rollback / finish runs instead
+  if (t.signer) return undefined;
   const lock = newLockInfo({ user: c.user, machine: machineName(), message: o.message, command: 'rollback', env: o.config.envName });
   const sessions: Sessions = { hosts: [{ host, t, state: emptyState(), locked: false }], token: lock.token, lock, close: async () => {} };
   return apply(c, sessions, undefined, lock);
@@ -218,7 +221,7 @@ async function apply(c: Ctx, sessions: Sessions, plan: RollbackPlanEntry[] | und
       hooks: config.raw.hooks.after_rollback,
       hooksTimeoutMs: config.raw.hooks_timeout,
       hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_DEPLOY_PATH: s.host.path, EE_HOST: s.host.id, EE_USER: user },
-      ...(recordInExec ? { historyLine: historyLine(record('success', Date.now() - c.started, undefined, at)), revisionsPrefix: rolledBackLine({ user, release: '' }) } : {}),
+      ...(recordInExec ? { historyLine: await writtenHistoryLine(record('success', Date.now() - c.started, undefined, at), s.state.lastHistory, s.t.signer), revisionsPrefix: rolledBackLine({ user, release: '' }) } : {}),
     });
     const exec = s.t.exec(cmd, { onStdout: remoteOutput(reporter, s.host.id, config.raw.hooks), signal: takeLock ? o.signal : undefined });
     // taking the lock itself, a lost connection is the error; holding it, the failure is recorded below
@@ -288,7 +291,7 @@ async function apply(c: Ctx, sessions: Sessions, plan: RollbackPlanEntry[] | und
     const to = entries.get(s)?.to ?? target;
     const rec: HistoryRecord = { ...record(result.status as HistoryStatus, durationMs, error, liveAt.get(s)), id: to, from: h.from, commit: s.state.releases.find((r) => r.id === to)?.revision };
     const r = await s.t
-      .exec(finishScript({ root: s.host.path, historyLine: historyLine(rec), revisionsLine: h.current === to ? rolledBackLine({ user, release: to }) : undefined, unlockToken: sessions.token }))
+      .exec(finishScript({ root: s.host.path, historyLine: await writtenHistoryLine(rec, s.state.lastHistory, s.t.signer), revisionsLine: h.current === to ? rolledBackLine({ user, release: to }) : undefined, unlockToken: sessions.token }))
       .catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     if (r.code === 0) s.locked = false;
   });

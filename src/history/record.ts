@@ -3,6 +3,8 @@
  * revisions.log: Capistrano's wording, one line per deploy/rollback.
  */
 import { redactDeep } from '../config/secrets.js';
+import { signedHistoryLine } from '../audit/chain.js';
+import type { Signer } from '../transport/ssh/signer.js';
 
 export type HistoryAction = 'deploy' | 'rollback';
 /** `canary`: a `deploy --canary-only` that left the canary hosts on the release (see `deploy --promote`) */
@@ -48,6 +50,15 @@ export interface HistoryRecord {
 
 export const STEP_NAMES = ['build', 'upload', 'prepare', 'switch', 'checks'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
+
+/**
+ * The line to append for `r`: with a signer (the key the connection authenticated with), hash-chained
+ * after `prevLine` (the file's last line) and SSH-signed (the audit chain); else plain JSON.
+ */
+export async function writtenHistoryLine(r: HistoryRecord, prevLine: string | undefined, signer?: Signer): Promise<string> {
+  if (!signer) return historyLine(r);
+  return signedHistoryLine(redactDeep(r) as unknown as Record<string, unknown>, prevLine ?? '', signer);
+}
 
 /** One line of JSON, secrets redacted. */
 export function historyLine(r: HistoryRecord): string {

@@ -5,6 +5,7 @@
  */
 import type { Duplex, Readable } from 'node:stream';
 import type { Cmd } from '../remote/shell.js';
+import type { Signer } from './ssh/signer.js';
 
 export interface ExecOptions {
   /** streamed to the command's stdin, then stdin is closed (stdin is always closed) */
@@ -37,6 +38,8 @@ export interface Transport {
   readonly loopback?: boolean;
   /** runs `command` with `sh -c` semantics on the host; resolves with its exit code (never rejects on non-zero) */
   exec(command: Cmd, options?: ExecOptions): Promise<ExecResult>;
+  /** SSH: the key the connection authenticated with, as a signer (the audit chain signs history lines with it) */
+  readonly signer?: Signer;
   /**
    * A byte stream to a Unix socket or a 127.0.0.1 TCP port ON the host (over SSH: OpenSSH's
    * direct-streamlocal / direct-tcpip forwarding, so the host needs no tool to reach it, e.g. the

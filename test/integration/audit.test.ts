@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signedHistoryLine } from '../../src/audit/chain.js';
-import { keyFileSigner } from '../../src/audit/signer.js';
+import { keyFileSigner } from '../../src/transport/ssh/signer.js';
 import { startSshd, type SshdFixture } from '../helpers/sshd.js';
 import { cli, jsonDoc, newProject, projectYaml, server, type Project, type ProjectSpec } from '../helpers/deploy-env.js';
 
@@ -89,5 +89,35 @@ describe('audit verify', () => {
     const r = await cli(f.home, p.dir, ['audit', 'verify', '--allowed-signers', other], { env: { XDG_STATE_HOME: path.join(tmp, 'state2') } });
     expect(r.code).toBe(7);
     expect(r.stdout).toMatch(/^web1: BROKEN at line 1 of 8: signed by a key not in allowed_signers \(SHA256:/m);
+  });
+});
+
+describe('deploys and rollbacks write the chain', () => {
+  it('every line is signed with the key the run authenticated with and chained; ssh-keygen -Y verify accepts a line; audit verify is intact', async () => {
+    const roots2 = [mkdtempSync(path.join(tmp, 'w1-')), mkdtempSync(path.join(tmp, 'w2-'))];
+    const spec: ProjectSpec = { hosts: [{ host: 'web1', path: roots2[0] }, { host: 'web2', path: roots2[1] }] };
+    const q = newProject(spec);
+    const pubText = f.clientKeyPublic.trim();
+    writeFileSync(path.join(q.dir, 'allowed_signers'), `deployer@ci namespaces="ee-deploy" ${pubText}\n`);
+    writeFileSync(q.config, `audit: { allowed_signers: allowed_signers }\n${projectYaml(spec)}`);
+    const env = { XDG_STATE_HOME: path.join(tmp, 'state3') };
+    expect((await cli(f.home, q.dir, ['deploy'], { env })).code).toBe(0);
+    writeFileSync(path.join(q.app, 'index.html'), 'v2\n');
+    expect((await cli(f.home, q.dir, ['deploy'], { env })).code).toBe(0);
+    const rb = await cli(f.home, q.dir, ['rollback', '--yes'], { env });
+    expect(rb.code, rb.stderr).toBe(0);
+    const hist = readFileSync(path.join(roots2[0], '.ee-deploy', 'history.jsonl'), 'utf8').trim().split('\n');
+    expect(hist).toHaveLength(3);
+    expect(JSON.parse(hist[0]).prev).toBe('');
+    expect(JSON.parse(hist[2]).action).toBe('rollback');
+    // the real ssh-keygen accepts the signature over the line without its sig member
+    const line = hist[1];
+    const at = line.lastIndexOf(',"sig":"');
+    writeFileSync(path.join(tmp, 'hist.sig'), `${JSON.parse(line).sig}\n`);
+    const ok = execFileSync('ssh-keygen', ['-Y', 'verify', '-f', path.join(q.dir, 'allowed_signers'), '-I', 'deployer@ci', '-n', 'ee-deploy', '-s', path.join(tmp, 'hist.sig')], { input: `${line.slice(0, at)}}`, encoding: 'utf8' });
+    expect(ok).toMatch(/Good "ee-deploy" signature for deployer@ci/);
+    const a = await cli(f.home, q.dir, ['audit', 'verify'], { env });
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(a.stdout).toBe('web1: 3 lines intact (signed by deployer@ci)\nweb2: 3 lines intact (signed by deployer@ci)\n');
   });
 });

@@ -10,7 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lineHash, parseAllowedSigners, signedHistoryLine, splitSigned, verifyChain } from '../../src/audit/chain.js';
-import { keyFileSigner } from '../../src/audit/signer.js';
+import { agentSigner, keyFileSigner } from '../../src/transport/ssh/signer.js';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { sshsign, sshverify } from '../../src/audit/sshsig.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-audit-'));
@@ -44,6 +46,28 @@ describe('SSHSIG', () => {
     expect(sshverify(msg, 'ee-deploy', theirs).toString('base64')).toBe(k.pub.split(' ')[1]);
     expect(() => sshverify(msg, 'git', theirs)).toThrow(/namespace/);
     expect(() => sshverify(msg + ' ', 'ee-deploy', theirs)).toThrow(/bad signature/);
+  });
+
+  it('signing through a real ssh-agent (Ed25519, RSA, ECDSA): ssh-keygen -Y verify accepts it', async () => {
+    const sock = path.join(tmp, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      for (const k of keys) {
+        execFileSync('ssh-add', [k.file], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'pipe' });
+        const blob = Buffer.from(k.pub.split(' ')[1], 'base64');
+        const msg = `agent-signed ${k.pub.split(' ')[0]}`;
+        const sig = await sshsign(msg, 'ee-deploy', agentSigner(sock, blob));
+        const allowed = path.join(tmp, 'allowed_agent');
+        writeFileSync(allowed, `alice@example.com ${k.pub}\n`);
+        writeFileSync(path.join(tmp, 'agent.sig'), sig + '\n');
+        const out = execFileSync('ssh-keygen', ['-Y', 'verify', '-f', allowed, '-I', 'alice@example.com', '-n', 'ee-deploy', '-s', path.join(tmp, 'agent.sig')], { input: msg, encoding: 'utf8' });
+        expect(out).toMatch(/Good "ee-deploy" signature/);
+        expect(sshverify(msg, 'ee-deploy', sig).equals(blob)).toBe(true);
+      }
+    } finally {
+      agent.kill();
+    }
   });
 
   it('a history line verifies with ssh-keygen over the line without its sig member', async () => {

@@ -64,7 +64,8 @@ async function offers(plan: AuthPlan): Promise<string[]> {
       plan.handler(i === 0 ? (null as never) : ['publickey'], false, (x) => resolve(x as AnyAuthMethod | false));
     });
     if (m === false) return out;
-    if (m.type === 'agent') out.push(`agent:${typeof m.agent === 'string' ? m.agent : 'filtered'}`);
+    // the agent offered is ssh2's own for the socket (wrapped to note the key that logs in), or one filtered by IdentitiesOnly
+    if (m.type === 'agent') out.push(`agent:${typeof m.agent === 'string' ? m.agent : ((m.agent as { socketPath?: string }).socketPath ?? 'filtered')}`);
     else if (m.type === 'publickey') {
       const k = m.key as ParsedKey;
       const match = [idEd, idRsa, work, locked].find((f) => {

@@ -29,6 +29,8 @@ pc=\${cur#releases/}; case $pc in '') previous '' ;; ${ID_PATTERN}) previous "$p
 avail=$(df -Pk "$R" 2>/dev/null | { read -r _; read -r _ _ _ a _; echo "$a"; })
 ${say('df ${avail:-unknown}')}
 for t in ${SERVER_TOOLS.join(' ')}; do command -v "$t" >/dev/null 2>&1 || ${say('missing $t')}; done
+# the history's last line: the next one names its hash (\`prev\`, the audit chain)
+if [ -s "$HISTORY" ]; then hl=$(tail -n 1 "$HISTORY"); [ -n "$hl" ] && printf '%s\n' "${MARK} histlast $hl"; fi
 `;
 
 /**
@@ -130,6 +132,8 @@ export interface ParsedState {
   cleaned?: string[];
   /** the current release's manifest, when openScript was asked for it */
   manifest?: RemoteManifest;
+  /** the last line of the history file (the next line's `prev` is its hash) */
+  lastHistory?: string;
 }
 
 /** the state before a host's first `open` answered */
@@ -165,6 +169,9 @@ export function parseState(stdout: string): ParsedState {
         break;
       case 'cleaned':
         (s.cleaned ??= []).push(arg);
+        break;
+      case 'histlast':
+        s.lastHistory = arg;
         break;
       case 'manifest':
       case 'manifest-begin':

@@ -8,6 +8,7 @@
  * skipped with a reason. Decrypted keys are cached per process, and prompts are serialized, so a
  * fleet deploy asks once per key, not once per host.
  */
+import { agentSigner, parsedKeySigner, type Signer } from './signer.js';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AnyAuthMethod, AuthHandlerMiddleware, AuthenticationType, BaseAgent as BaseAgentType, ParsedKey } from 'ssh2';
@@ -87,6 +88,23 @@ function filteredAgent(inner: BaseAgentType, allowed: Buffer[]): BaseAgentType {
   return new Filtered() as unknown as BaseAgentType;
 }
 
+/** An agent wrapper noting the key each signature is asked for: the last one is the key that logged in. */
+function recordingAgent(inner: BaseAgentType, onSign: (pub: Buffer) => void): BaseAgentType {
+  class Recording extends BaseAgent {
+    /** the agent's socket when it is ssh2's own (unfiltered) agent, as ssh2's OpenSSHAgent names it */
+    readonly socketPath = (inner as { socketPath?: string }).socketPath;
+    getIdentities(cb: (err: Error | undefined, keys?: ParsedKey[]) => void): void {
+      inner.getIdentities(cb as never);
+    }
+    sign(pubKey: ParsedKey | Buffer | string, data: Buffer, options: object | ((err?: Error, sig?: Buffer) => void), cb?: (err?: Error, sig?: Buffer) => void): void {
+      const blob = Buffer.isBuffer(pubKey) ? pubKey : typeof pubKey === 'string' ? undefined : pubKey.getPublicSSH();
+      if (blob) onSign(blob);
+      (inner.sign as (...a: unknown[]) => void)(pubKey, data, options, cb);
+    }
+  }
+  return new Recording() as unknown as BaseAgentType;
+}
+
 type Candidate = { kind: 'agent'; socket: string } | { kind: 'file'; file: string; explicit: boolean };
 
 export class AuthPlan {
@@ -94,6 +112,16 @@ export class AuthPlan {
   readonly tried: string[] = [];
   readonly skipped: string[] = [];
   private readonly queue: Candidate[] = [];
+  /** the method offered last: once the server accepts, the key the connection authenticated with */
+  private last?: { kind: 'file'; key: ParsedKey } | { kind: 'agent'; socket: string; pub?: Buffer };
+
+  /** a signer with the key that authenticated (valid once the connection is ready) */
+  signer(): Signer | undefined {
+    const l = this.last;
+    if (!l) return undefined;
+    if (l.kind === 'file') return parsedKeySigner(l.key);
+    return l.pub ? agentSigner(l.socket, l.pub) : undefined;
+  }
 
   constructor(private readonly o: AuthOptions) {
     const s = o.settings;
@@ -145,16 +173,20 @@ export class AuthPlan {
           continue;
         }
         this.tried.push('ssh-agent');
-        let agent: BaseAgentType | string = c.socket;
+        let agent: BaseAgentType = createAgent(c.socket);
         if (this.o.settings.identitiesOnly && this.o.settings.identityFiles.length) {
           const allowed = this.o.settings.identityFiles.map(publicBlobOf).filter((b): b is Buffer => !!b);
-          agent = filteredAgent(createAgent(c.socket), allowed);
+          agent = filteredAgent(agent, allowed);
         }
+        const last = { kind: 'agent' as const, socket: c.socket, pub: undefined as Buffer | undefined };
+        this.last = last;
+        agent = recordingAgent(agent, (pub) => (last.pub = pub));
         return { type: 'agent', username, agent } as AnyAuthMethod;
       }
       const key = await this.loadKey(c.file, c.explicit);
       if (key) {
         this.tried.push(tilde(c.file, this.o.home));
+        this.last = { kind: 'file', key };
         return { type: 'publickey', username, key } as AnyAuthMethod;
       }
     }

@@ -8,6 +8,7 @@
  *   5. the transport over the target's connection (ssh-transport.ts)
  * Every failure is a one-line ConnectionError / HostKeyError (exit 3) naming `user@host:port`.
  */
+import type { Signer } from './signer.js';
 import type { Duplex } from 'node:stream';
 import type { Client as ClientType, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import { ConnectionError, EeError } from '../../errors.js';
@@ -59,6 +60,9 @@ function isAuthStepError(e: Error & { level?: string }): boolean {
  * Steps 3 and 4 for one hop: the SSH handshake with its host key check, then authentication,
  * over `sock` (the early socket or a jump channel) or a TCP connection ssh2 dials itself.
  */
+/** per connection: the signer with the key it authenticated with (the audit chain signs with it) */
+const authSigners = new WeakMap<ClientType, () => Signer | undefined>();
+
 function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Duplex): Promise<ClientType> {
   const s = hop.settings;
   const home = homeDir();
@@ -120,6 +124,7 @@ function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Dup
       if (done) return;
       done = true;
       if (timer) clearTimeout(timer);
+      authSigners.set(client, () => plan.signer());
       resolve(client); // the listeners stay: they ignore everything once done
 
     });
@@ -232,6 +237,7 @@ export async function connectSsh(host: ResolvedHost, opts: ConnectSshOptions): P
     label: hostLabel(route[route.length - 1].settings),
     client: clients[clients.length - 1],
     jumps: clients.slice(0, -1),
+    signer: authSigners.get(clients[clients.length - 1])?.(),
     ...(opts.maxChannels !== undefined ? { maxChannels: opts.maxChannels } : {}),
   });
 }

@@ -6,6 +6,7 @@
  * `exit` (node-ssh's rule); stdin is always ended; channels are closed when a command settles.
  * A connection that drops while commands run rejects them with a ConnectionError (exit 3).
  */
+import type { Signer } from './signer.js';
 import { StringDecoder } from 'node:string_decoder';
 import { Readable, type Duplex } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
@@ -60,6 +61,8 @@ export interface SshTransportInit {
   /** jump-host connections, outermost first; closed after `client` */
   jumps?: Client[];
   maxChannels?: number;
+  /** the key the connection authenticated with, as a signer (history lines are signed with it) */
+  signer?: Signer;
 }
 
 export class SshTransport implements Transport {
@@ -67,6 +70,7 @@ export class SshTransport implements Transport {
   /** the TCP peer is this machine (127.x, ::1), e.g. an alias whose HostName is 127.0.0.1 */
   readonly loopback: boolean;
   readonly host: string;
+  readonly signer?: Signer;
   /** `user@host:port` */
   readonly label: string;
   private readonly client: Client;
@@ -81,6 +85,7 @@ export class SshTransport implements Transport {
 
   constructor(init: SshTransportInit) {
     this.host = init.host;
+    this.signer = init.signer;
     this.label = init.label;
     this.client = init.client;
     this.jumps = init.jumps ?? [];

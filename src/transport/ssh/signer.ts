@@ -1,6 +1,44 @@
-/** Signers for SSHSIG: a private key file (ssh2's parser) or a key held by an ssh-agent. */
-import { createAgent, parseKey } from '../transport/ssh/ssh2-lib.js';
-import { derToSshEcdsa, keyType, type Signer } from './sshsig.js';
+/**
+ * Signers for SSH signatures (the audit chain's SSHSIG): the private key a connection
+ * authenticated with, from a key file (ssh2's parser) or held by an ssh-agent.
+ */
+import type { ParsedKey } from 'ssh2';
+import { createAgent, parseKey } from './ssh2-lib.js';
+
+/** A signer: the public key blob (SSH wire format) and a function making an SSH signature blob. */
+export interface Signer {
+  publicKey: Buffer;
+  /** returns the SSH signature blob: string(algorithm) || string(signature) */
+  sign(data: Buffer): Promise<Buffer>;
+}
+
+function str(b: Buffer, off: number): { value: Buffer; next: number } {
+  const len = b.readUInt32BE(off);
+  return { value: b.subarray(off + 4, off + 4 + len), next: off + 4 + len };
+}
+
+export function keyType(publicKey: Buffer): string {
+  return str(publicKey, 0).value.toString();
+}
+
+/** ECDSA signatures come from node/ssh2 as DER; SSH wants mpint(r) || mpint(s) */
+export function derToSshEcdsa(der: Buffer): Buffer {
+  let off = 2 + (der[1] & 0x80 ? der[1] & 0x7f : 0);
+  const ints: Buffer[] = [];
+  for (let i = 0; i < 2; i++) {
+    if (der[off] !== 0x02) throw new Error('bad DER signature');
+    const len = der[off + 1];
+    ints.push(der.subarray(off + 2, off + 2 + len));
+    off += 2 + len;
+  }
+  return Buffer.concat(ints.map((x) => blob1(x)));
+}
+
+function blob1(x: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(x.length);
+  return Buffer.concat([len, x]);
+}
 
 function blob(algorithm: string, sig: Buffer): Buffer {
   const a = Buffer.from(algorithm);
@@ -22,7 +60,11 @@ function wrap(type: string, raw: Buffer, fromAgent: boolean): Buffer {
 export function keyFileSigner(key: string | Buffer, passphrase?: string): Signer {
   const parsed = parseKey(key, passphrase);
   if (parsed instanceof Error) throw new Error(`cannot read the key: ${parsed.message}`);
-  const k = Array.isArray(parsed) ? parsed[0] : parsed;
+  return parsedKeySigner(Array.isArray(parsed) ? parsed[0] : parsed);
+}
+
+/** a private key already parsed (and decrypted) by ssh2 */
+export function parsedKeySigner(k: ParsedKey): Signer {
   const publicKey = k.getPublicSSH();
   const type = keyType(publicKey);
   return {
