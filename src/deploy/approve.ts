@@ -6,7 +6,9 @@
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { EeError, UsageError } from '../errors.js';
 import { onHosts } from '../integrity/fleet.js';
-import { approveProblem, expired, isRequest, REQUEST_ID, type ApprovalRequest } from '../policy/approvals.js';
+import { approvalMessage, approveProblem, expired, isRequest, REQUEST_ID, type Approval, type ApprovalRequest } from '../policy/approvals.js';
+import { NAMESPACE } from '../audit/chain.js';
+import { sshsign } from '../audit/sshsig.js';
 import { parseApprovals, readApprovalsScript, writeApprovalScript } from '../remote/steps/approvals.js';
 import { machineName } from './identity.js';
 
@@ -51,11 +53,13 @@ export async function approveRequest(config: ResolvedConfig, hosts: ResolvedHost
   if (found.project !== config.project || found.env !== config.envName) throw new UsageError(`request ${request} is for ${found.project}/${found.env}, not ${config.project}/${config.envName}`);
   const problem = approveProblem(found, o.user, now);
   if (problem) throw new UsageError(problem);
-  const approval = { user: o.user, machine: machineName(), time: new Date(now).toISOString() };
-  // every host gets the request with this approval (a host that lacked the request gets it whole)
+  const approval: Approval = { user: o.user, machine: machineName(), time: new Date(now).toISOString() };
+  // every host gets the request with this approval (a host that lacked the request gets it whole),
+  // signed like history lines with the key the connection to that host authenticated with
   const res = await onHosts(hosts, config.env.max_parallel, o.interactive, async (t, h) => {
     const base = copies.find((c) => c.host.id === h.id)?.r ?? found;
-    const updated = { ...base, approvals: [...base.approvals.filter((a) => a.user !== o.user), approval] };
+    const mine = t.signer ? { ...approval, sig: await sshsign(approvalMessage(found, approval), NAMESPACE, t.signer) } : approval;
+    const updated = { ...base, approvals: [...base.approvals.filter((a) => a.user !== o.user), mine] };
     const r = await t.exec(writeApprovalScript(h.path, request), { stdin: JSON.stringify(updated) + '\n' });
     if (r.code !== 0) throw new EeError(`${h.id}: writing the approval failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 1, { host: h.id });
   });

@@ -7,9 +7,13 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
-import { EeError, PolicyError } from '../errors.js';
+import { EeError, PolicyError, UsageError } from '../errors.js';
 import { onHosts } from '../integrity/fleet.js';
-import { approversFor, isRequest, newRequest, reusableRequest, type ApprovalRequest } from '../policy/approvals.js';
+import { approvalMessage, approversFor, isRequest, newRequest, reusableRequest, type Approval, type ApprovalRequest } from '../policy/approvals.js';
+import { NAMESPACE, parseAllowedSigners, type AllowedSigner } from '../audit/chain.js';
+import { sshverify } from '../audit/sshsig.js';
+import { allowedSignersFile } from '../audit/verify.js';
+import { readFileSync } from 'node:fs';
 import { evaluatePolicy, hasRules } from '../policy/evaluate.js';
 import { LocalTree } from '../release/local-tree.js';
 import { serializeManifest } from '../release/manifest.js';
@@ -57,6 +61,24 @@ export async function policyPreflight(o: GateOptions, action: 'deploy' | 'rollba
   return d.overridden.map((r) => `policy overridden by ${user} (${o.override}): ${r.message}`);
 }
 
+function readSigners(file: string): AllowedSigner[] {
+  try {
+    return parseAllowedSigners(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`cannot read audit.allowed_signers ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function signedByAllowed(r: ApprovalRequest, a: Approval, allowed: AllowedSigner[]): boolean {
+  if (!a.sig) return false;
+  try {
+    const k = sshverify(approvalMessage(r, a), NAMESPACE, a.sig);
+    return allowed.some((s) => s.key.equals(k) && (!s.namespaces || s.namespaces.includes(NAMESPACE)));
+  } catch {
+    return false;
+  }
+}
+
 /** what an approval binds to: the digest of the release manifest of this tree (content, modes, links) */
 export function contentFingerprint(tree: SourceTree): string {
   const local = LocalTree.of(tree);
@@ -77,7 +99,9 @@ export async function requireApprovals(o: GateOptions, user: string, git: GitInf
   });
   const failed = read.find((x) => x.error);
   if (failed?.error) throw failed.error;
-  const perHost = read.map((x) => approversFor(x.value!, key, now));
+  // with audit.allowed_signers configured, an approval counts only with a valid signature by one of them
+  const allowed = o.config.raw.audit?.allowed_signers ? readSigners(allowedSignersFile(o.config)) : undefined;
+  const perHost = read.map((x) => approversFor(allowed ? x.value!.map((r) => ({ ...r, approvals: r.approvals.filter((a) => signedByAllowed(r, a, allowed)) })) : x.value!, key, now));
   // every host must carry the approvals: one where they are missing does not count
   const approvers = perHost.reduce((a, b) => a.filter((u) => b.includes(u)));
   if (approvers.length >= needed) return approvers;

@@ -13,6 +13,13 @@ export interface Approval {
   user: string;
   machine: string;
   time: string;
+  /** SSHSIG (namespace ee-deploy) over approvalMessage(), by the key the approver's connection used */
+  sig?: string;
+}
+
+/** the bytes an approval's signature covers: what was approved, by whom, when */
+export function approvalMessage(r: ApprovalRequest, a: Approval): string {
+  return JSON.stringify({ approve: r.request, project: r.project, env: r.env, fingerprint: r.fingerprint, user: a.user, time: a.time });
 }
 
 export interface ApprovalRequest {

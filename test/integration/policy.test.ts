@@ -148,6 +148,24 @@ describe('approvals', () => {
     expect(r3.stderr).not.toContain(id!);
   });
 
+  it('with audit.allowed_signers, an approval counts only when signed by an allowed key (approve signs with its SSH key)', async () => {
+    const { p, roots } = project('{ approvals: 1 }');
+    writeFileSync(path.join(p.dir, 'allowed_signers'), `ci namespaces="ee-deploy" ${f.clientKeyPublic.trim()}\n`);
+    writeFileSync(p.config, `audit: { allowed_signers: allowed_signers }\n${readFileSync(p.config, 'utf8')}`);
+    const id = /ee-deploy approve ([0-9a-f]{12})/.exec((await run(p, ['deploy'])).stderr)![1];
+    // a hand-made approval (no signature) written on the server does not count
+    const file = path.join(roots[0], '.ee-deploy', 'approvals', `${id}.json`);
+    const req = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...req, approvals: [{ user: 'mallory', machine: 'x', time: new Date().toISOString() }] }));
+    expect((await run(p, ['deploy'])).code).toBe(6);
+    const a = await run(p, ['approve', id], { GITHUB_ACTOR: 'bob' });
+    expect(a.code, a.stderr).toBe(0);
+    const signed = JSON.parse(readFileSync(file, 'utf8')).approvals.find((x: { user: string }) => x.user === 'bob');
+    expect(signed.sig).toMatch(/^-----BEGIN SSH SIGNATURE-----\n/);
+    const d = await run(p, ['deploy']);
+    expect(d.code, d.stderr).toBe(0);
+  });
+
   it('an approval on one host only, or on an expired request, does not count', async () => {
     const { p, roots } = project('{ approvals: 1 }', {}, ['web1', 'web2']);
     const r1 = await run(p, ['deploy']);
