@@ -10,7 +10,7 @@
  *   ... connectSsh(f.resolvedHost(0), ...) or ssh to f.servers[0].alias ...
  *   restore(); await f.stopAll();
  *
- * Logs in as the current user (root in CI: PermitRootLogin prohibit-password). Everything is
+ * Logs in as currentUser() (as root: the test user made by global-setup). Everything is
  * generated in parallel with OpenSSH's own tools (ssh-keygen), so fingerprints and hashed
  * known_hosts lines are OpenSSH's, not ours.
  */

@@ -229,7 +229,9 @@ describe('host keys', () => {
 
 describe('config and auth', () => {
   it('resolves an alias from ~/.ssh/config (HostName, Port, User, IdentityFile)', async () => {
-    expect((await main.exec(c('id -un'))).stdout.trim()).toBe(f.user);
+    // sshd sets LOGNAME to the account it logged in (the test user shares uid 0 with root, so
+    // `id -un` would print root); AllowUsers in the fixture admits only f.user anyway
+    expect((await main.exec(c('echo "$LOGNAME"'))).stdout.trim()).toBe(f.user);
   });
 
   it('explicit host/port/user work without any ssh config entry', async () => {
