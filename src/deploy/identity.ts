@@ -39,7 +39,8 @@ function existingAncestor(dir: string): string {
   return d;
 }
 
-/** SPEC: CI actor when set, else git user.name, else $USER. */
+/** Who deploys, as the history records it: the CI actor when set (the person who pushed, not the
+ * runner's account), else git user.name, else $USER. */
 export async function performer(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const ci = env.GITHUB_ACTOR || env.GITLAB_USER_LOGIN;
   if (ci) return ci;

@@ -42,7 +42,8 @@ export interface ExcludedCount {
 /** directory entries read, at most, to count what excluded directories hold (node_modules can be huge) */
 const EXCLUDED_COUNT_BUDGET = 50_000;
 
-/** Files a release must never contain: the release metadata names from the SPEC. */
+/** Files a release must never contain: the metadata files the server writes into every release
+ * (a same-named file in the app would be overwritten or mistaken for a marker). */
 const RESERVED = new Set(['REVISION', 'REVISION_TIME', 'BAD_RELEASE']);
 
 export async function scanSource(dir: string, exclude: string[]): Promise<SourceTree> {

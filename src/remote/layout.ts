@@ -1,4 +1,5 @@
-/** The remote tree (SPEC section 4), Capistrano-compatible. Pure path arithmetic. */
+/** The remote tree (releases/, shared/, current, revisions.log), Capistrano-compatible so both
+ * tools can share a deploy root. Pure path arithmetic. */
 import { posix } from 'node:path';
 import { assertReleaseId } from './release-id.js';
 

@@ -1,5 +1,5 @@
 /**
- * Concurrency (issue 7): 10 deploys of the same project started at once. Without --lock-wait,
+ * Concurrency: 10 deploys of the same project started at once. Without --lock-wait,
  * exactly one proceeds and the nine others exit 4 naming the holder (performer, machine, pid);
  * with two hosts too (every run meets the others at the first host, so none ends up holding half
  * the fleet). With --lock-wait 2m all ten succeed, one after the other, and nothing deadlocks.

@@ -1,5 +1,5 @@
 /**
- * Full disk (issue 7): the deploy root sits on a 2 MiB tmpfs mounted by the test (we run as
+ * Full disk: the deploy root sits on a 2 MiB tmpfs mounted by the test (we run as
  * root). A release that cannot fit is refused before the upload; one that fills the disk half
  * way (many small files: each takes a whole page on tmpfs, far more than its byte size) fails
  * with an error naming the host and the free space, the staging upload is removed, `current` is

@@ -1,7 +1,7 @@
 /**
- * Fault-injection helpers (issue 7): spawn the built CLI and SIGKILL it when a chosen output line
+ * Fault-injection helpers: spawn the built CLI and SIGKILL it when a chosen output line
  * appears (plus a delay), tell which deploy phase a kill hit from the output, and check the
- * deploy tree's invariants (SPEC section 4): `current` points at a complete release, every
+ * deploy tree's invariants: `current` points at a complete release, every
  * directory under releases/ is a complete release, nothing is left in staging.
  */
 import { spawn } from 'node:child_process';

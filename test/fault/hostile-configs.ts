@@ -1,5 +1,5 @@
 /**
- * Generated malformed and hostile ee-deploy.yaml texts (issue 7). Every one must be refused as a
+ * Generated malformed and hostile ee-deploy.yaml texts. Every one must be refused as a
  * usage/config error (exit 2): broken YAML, wrong types, unknown keys, out-of-range numbers,
  * `..` paths, names with shell metacharacters and newlines, huge values, alias bombs, tabs,
  * duplicate keys, documents that are not a mapping, unset ${VAR}s, bad durations.

@@ -1,5 +1,5 @@
 /**
- * Hostile input (issue 7).
+ * Hostile input.
  *  - 200+ generated malformed/hostile configs: each is refused with a one-line config/usage error
  *    (exit 2), in-process through parseConfigText + resolveConfig (fast), and a sample of them
  *    through the real CLI: exit 2, exactly one stderr line `error: ...`, no stack trace, nothing

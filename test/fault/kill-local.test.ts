@@ -1,5 +1,5 @@
 /**
- * Killed CLI (issue 7), `host: local` for speed: a real deploy of a sizeable app with slow hooks
+ * Killed CLI, `host: local` for speed: a real deploy of a sizeable app with slow hooks
  * is SIGKILLed at many moments, each defined by an output line of the run plus a delay, so the
  * kills spread over lock, upload, link, before_switch hooks, switch, after_switch hooks and
  * finish/prune. After every kill:

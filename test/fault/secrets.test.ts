@@ -1,5 +1,5 @@
 /**
- * Secrets (issue 7): a value that came from ${VAR} (SPEC section 3), used in a hook and in a
+ * Secrets: a value that came from ${VAR} in ee-deploy.yaml, used in a hook and in a
  * notification webhook header, never shows up in stdout, stderr, --json, --dry-run, the history,
  * revisions.log, any file of the deploy tree or a notification body, even when a failing hook
  * echoes it on stdout and stderr (and with --verbose). The secret does reach its destinations:

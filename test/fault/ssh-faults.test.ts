@@ -1,5 +1,5 @@
 /**
- * Faults over real OpenSSH (issue 7): a handful of SIGKILLs of the CLI mid-deploy, a connection
+ * Faults over real OpenSSH: a handful of SIGKILLs of the CLI mid-deploy, a connection
  * dropped mid-upload and mid-switch by a TCP proxy between ee-deploy and sshd, and unknown or
  * changed host keys, which must be refused before a single byte of the release is sent.
  */

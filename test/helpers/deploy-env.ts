@@ -1,7 +1,8 @@
 /**
- * Helpers for the end-to-end deploy suites (issues 3 and 4): the CLI environment that points
- * ee-deploy at an sshd fixture's fake HOME, a YAML writer for throwaway projects, and readers
- * for the remote tree (sshd logs in as the current user, so a "remote" deploy path is a local dir).
+ * Helpers for the end-to-end deploy suites: the CLI environment that points ee-deploy at an sshd
+ * fixture's fake HOME, a YAML writer for throwaway projects, and readers for the remote tree (the
+ * fixture sshd runs on this machine and logs in as the test user `ee-test`, uid 0, when the suite
+ * runs as root, else as the current user; either way a "remote" deploy path is a local dir).
  */
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -12,11 +13,12 @@ import { makeProject, runCli, type CliOptions, type CliResult } from './cli.js';
 import type { SshdServerOptions } from './sshd.js';
 
 /**
- * An empty directory used as $HOME inside SSH sessions. sshd runs every command through the login
- * shell, and bash sources ~/.bashrc when started by sshd: a developer's rc file (pyenv, nvm, ...)
- * then costs 100-300 ms per exec and dominates these suites. CI machines have no such file; with
- * this the suites measure ee-deploy, not the machine's dotfiles. (The login directory, and so the
- * meaning of relative deploy paths, is unchanged: sshd still starts sessions in the passwd home.)
+ * An empty directory used as $HOME inside SSH sessions, one per test process. As root the login
+ * user is `ee-test` (shell /bin/sh, which reads no rc file for `sh -c`), so this changes nothing
+ * there; a developer running the suite as themselves logs in as their own user, whose bash
+ * sources ~/.bashrc when started by sshd, and an rc file (pyenv, nvm, ...) would then cost
+ * 100-300 ms per exec. (The login directory, and so the meaning of relative deploy paths, is
+ * unchanged: sshd still starts sessions in the passwd home.)
  */
 const SESSION_HOME = mkdtempSync(path.join(os.tmpdir(), 'ee-session-home-'));
 
@@ -32,7 +34,7 @@ export function cliEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Proc
     // env-paths: the registry must live under this HOME
     XDG_CONFIG_HOME: undefined,
     SSH_AUTH_SOCK: undefined,
-    // a known performer (SPEC: the CI actor wins)
+    // a known performer (the CI actor wins over git user.name and $USER)
     GITHUB_ACTOR: 'alice',
     GITLAB_USER_LOGIN: undefined,
     // keep git from finding a repository above the temp dirs

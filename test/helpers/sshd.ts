@@ -54,7 +54,7 @@ export interface SshdOptions {
   identityInConfig?: boolean;
   /** also install the client key as ~/.ssh/id_ed25519 (default false) */
   defaultKey?: boolean;
-  /** login user (default: the current user) */
+  /** login user (default: TEST_LOGIN as root, else the current user) */
   user?: string;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Issue 3: the read-only commands (`releases`, `history`, `check`) over two real OpenSSH servers,
+ * The read-only commands (`releases`, `history`, `check`) over two real OpenSSH servers,
  * as tables and as --json.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,6 +1,7 @@
 /**
- * Issue 3: the core deploy over a real OpenSSH server, driving the built CLI. sshd logs in as the
- * current user, so the "remote" deploy path is a local temp dir whose tree the tests read.
+ * The core deploy over a real OpenSSH server, driving the built CLI. The test sshd runs on this
+ * machine (logging in as the test user `ee-test`, uid 0), so the "remote" deploy path is a local
+ * temp dir whose tree the tests read.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs';

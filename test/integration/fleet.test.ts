@@ -1,5 +1,5 @@
 /**
- * Issue 6: fleets. Six real OpenSSH servers on loopback, driven through the built CLI:
+ * Fleets. Six real OpenSSH servers on loopback, driven through the built CLI:
  *   sshd0, sshd1, sshd2   direct (aliases in the fixture's ~/.ssh/config)
  *   sshd3                 through sshd0, with the `jump:` key of ee-deploy.yaml
  *   sshd4                 through sshd1, with ProxyJump in ~/.ssh/config; tagged `canary`

@@ -1,5 +1,5 @@
 /**
- * Issue 4: health checks and automatic rollback, end to end through the built CLI. HTTP checks
+ * Health checks and automatic rollback, end to end through the built CLI. HTTP checks
  * hit a real local server that plays the deployed app (it answers from `current/health.txt`),
  * so a rollback really makes it healthy again. `host: local` where SSH is not the point; script
  * checks also run over a real OpenSSH server.

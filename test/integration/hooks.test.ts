@@ -1,6 +1,6 @@
 /**
- * Issue 3: hooks and local build steps over a real OpenSSH server, and what a failure at each
- * stage leaves behind (SPEC section 2: exit 1 = every host back where it was).
+ * Hooks and local build steps over a real OpenSSH server, and what a failure at each
+ * stage leaves behind (exit 1 means every host is back where it was).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';

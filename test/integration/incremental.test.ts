@@ -1,5 +1,5 @@
 /**
- * Issue 8: incremental releases (manifest + hard links), independence of releases, and the
+ * Incremental releases (manifest + hard links), independence of releases, and the
  * number of remote execs per deploy / rollback over a real OpenSSH server.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Issue 3: the deploy lock over a real OpenSSH server: by hand (`lock -m` / `unlock`), held by a
+ * The deploy lock over a real OpenSSH server: by hand (`lock -m` / `unlock`), held by a
  * running deploy, stale (dead pid on this machine), `--lock-wait`.
  */
 import { spawnSync } from 'node:child_process';

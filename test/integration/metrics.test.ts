@@ -99,7 +99,7 @@ describe('ee-deploy metrics', () => {
     expect(existsSync(hist)).toBe(true);
   });
 
-  it('--json: the SPEC keys; old records read, the torn line counted in a warning', async () => {
+  it('--json: the documented keys; old records read, the torn line counted in a warning', async () => {
     const r = await cli(f.home, p.dir, ['metrics', '--json', '--since', '7d']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('warning: web1: skipped 1 unreadable history line (torn or corrupt)');

@@ -1,5 +1,5 @@
 /**
- * Issue 3: `ee-deploy rollback` over a real OpenSSH server: previous release, a named release,
+ * `ee-deploy rollback` over a real OpenSSH server: previous release, a named release,
  * a registered project from another directory, BAD_RELEASE markers, confirmation off a TTY.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

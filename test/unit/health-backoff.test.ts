@@ -20,7 +20,7 @@ describe('backoffDelays', () => {
     expect(backoffDelays(4, { initial: 50, factor: 3, max: 60_000, jitter: false })).toEqual([50, 150, 450]);
   });
 
-  it('uses the SPEC defaults: 3 attempts -> 1s, 2s', () => {
+  it('uses the documented defaults: 3 attempts -> 1s, 2s', () => {
     const d = healthDefaultsSchema.parse({});
     expect(backoffDelays(d.retries, d.backoff)).toEqual([1000, 2000]);
   });
