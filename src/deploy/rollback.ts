@@ -11,6 +11,7 @@
  * are opened the usual way, which reports why.
  */
 import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import type { ResolvedHost } from '../config/resolve.js';
@@ -22,7 +23,7 @@ import { compareReleaseIds, isReleaseId } from '../remote/release-id.js';
 import { finishScript } from '../remote/steps/finish.js';
 import { newLockInfo, serializeLock, unlockScript, type LockInfo } from '../remote/steps/lock.js';
 import { emptyState } from '../remote/steps/open.js';
-import { parseRollback, ROLLBACK_COMMIT, ROLLBACK_FROM, ROLLBACK_TO, rollbackScript } from '../remote/steps/rollback.js';
+import { parseRollback, rollbackScript, SignWatch } from '../remote/steps/rollback.js';
 import type { Transport } from '../transport/types.js';
 import { forEachLimited } from '../util/concurrency.js';
 import { notify, runChecks, type CheckOutcome } from './checks.js';
@@ -143,9 +144,6 @@ function hasPostChecks(o: RollbackOptions): boolean {
 async function direct(c: Ctx, host: ResolvedHost, transports: Promise<Map<string, Transport>>): Promise<RollbackResult | undefined> {
   const { o } = c;
   const t = (await transports).get(host.id)!;
-  // a signed history line names the hash of the line before it, which only `open` reads: this
-  // path would write an unchained line, so the usual open / rollback / finish runs instead
-  if (t.signer) return undefined;
   const lock = newLockInfo({ user: c.user, machine: machineName(), message: o.message, command: 'rollback', env: o.config.envName });
   const sessions: Sessions = { hosts: [{ host, t, state: emptyState(), locked: false }], token: lock.token, lock, close: async () => {} };
   return apply(c, sessions, undefined, lock);
@@ -185,11 +183,9 @@ async function apply(c: Ctx, sessions: Sessions, plan: RollbackPlanEntry[] | und
     project: config.project,
     run: c.runId,
     live_at: live,
-    id: ROLLBACK_TO,
+    id: '',
     action: 'rollback',
     status,
-    from: ROLLBACK_FROM,
-    commit: ROLLBACK_COMMIT,
     user,
     machine: machineName(),
     env: config.envName,
@@ -221,9 +217,28 @@ async function apply(c: Ctx, sessions: Sessions, plan: RollbackPlanEntry[] | und
       hooks: config.raw.hooks.after_rollback,
       hooksTimeoutMs: config.raw.hooks_timeout,
       hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_DEPLOY_PATH: s.host.path, EE_HOST: s.host.id, EE_USER: user },
-      ...(recordInExec ? { historyLine: await writtenHistoryLine(record('success', Date.now() - c.started, undefined, at), s.state.lastHistory, s.t.signer), revisionsPrefix: rolledBackLine({ user, release: '' }) } : {}),
+      ...(recordInExec ? { record: { revisionsPrefix: rolledBackLine({ user, release: '' }) } } : {}),
     });
-    const exec = s.t.exec(cmd, { onStdout: remoteOutput(reporter, s.host.id, config.raw.hooks), signal: takeLock ? o.signal : undefined });
+    // recording in the exec: once the hooks are done the script asks for the history line (it
+    // names the hash of the line before it, read under the lock) and reads it from stdin
+    const stdin = recordInExec ? new PassThrough() : undefined;
+    const watch = new SignWatch();
+    let signError: unknown;
+    const show = remoteOutput(reporter, s.host.id, config.raw.hooks);
+    const onStdout = (chunk: string) => {
+      show(chunk);
+      const req = stdin && watch.write(chunk);
+      if (!req) return;
+      const rec: HistoryRecord = { ...record('success', Date.now() - c.started, undefined, at), id: req.to, from: req.from, commit: req.commit || undefined };
+      writtenHistoryLine(rec, req.lastHistory || undefined, s.t.signer).then(
+        (line) => stdin!.end(`${line}\n`),
+        (e: unknown) => {
+          signError = e;
+          stdin!.end();
+        },
+      );
+    };
+    const exec = s.t.exec(cmd, { onStdout, stdin, signal: takeLock ? o.signal : undefined });
     // taking the lock itself, a lost connection is the error; holding it, the failure is recorded below
     const r = takeLock ? await exec : await exec.catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     const a = parseRollback(r.stdout);
@@ -236,6 +251,12 @@ async function apply(c: Ctx, sessions: Sessions, plan: RollbackPlanEntry[] | und
       throw new DeployError(redact(`${s.host.id}: rollback failed: ${reason ?? `exit ${r.code}`}`), { host: s.host.id, step: 'rollback' });
     }
     if (takeLock) s.locked = true;
+    if (signError) {
+      // switched, nothing recorded (an unsigned line would break the chain): free the lock, say why
+      await s.t.exec(unlockScript(s.host.path, sessions.token)).catch(() => undefined);
+      s.locked = false;
+      throw new DeployError(redact(`${s.host.id}: rolled back to ${a.plan!.to}, but the history line could not be signed: ${(signError as Error).message}`), { host: s.host.id, step: 'rollback' });
+    }
     if (!entry) {
       reporter.info(`${s.host.id}: ${a.plan!.from} -> ${a.plan!.to}`);
       result.release = a.plan!.to;

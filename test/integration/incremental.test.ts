@@ -3,9 +3,11 @@
  * number of remote execs per deploy / rollback over a real OpenSSH server.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lineHash } from '../../src/audit/chain.js';
 import { cli, current, newProject, releases, server } from '../helpers/deploy-env.js';
 import { startSshd, type SshdFixture } from '../helpers/sshd.js';
 
@@ -206,5 +208,24 @@ describe('over ssh', () => {
     await new Promise((res) => setTimeout(res, 200));
     expect((await sessions(0)) - before).toBe(1);
     expect(r.stdout + r.stderr).toContain(`web1: ${releases(root)[1]} -> ${a}`);
+    // the line written inside that exec is chained after the deploys and signed with the
+    // connection's key: ssh-keygen -Y verify and audit verify accept it
+    const hist = read(path.join(root, '.ee-deploy', 'history.jsonl')).trim().split('\n');
+    expect(hist).toHaveLength(3);
+    const line = JSON.parse(hist[2]) as Record<string, unknown>;
+    expect(line).toMatchObject({ action: 'rollback', status: 'success', id: a, from: releases(root)[1], prev: lineHash(hist[1]) });
+    expect(line.commit).toBe(read(path.join(root, 'releases', a, 'REVISION')).trim());
+    expect(read(path.join(root, 'revisions.log'))).toMatch(new RegExp(`rolled back to release ${a}\n$`));
+    const signers = path.join(tmp, 'allowed_signers_rb');
+    writeFileSync(signers, `deployer@ci namespaces="ee-deploy" ${f.clientKeyPublic.trim()}\n`);
+    const sigFile = path.join(tmp, 'rb.sig');
+    writeFileSync(sigFile, `${String(line.sig)}\n`);
+    const at = hist[2].lastIndexOf(',"sig":"');
+    const ok = execFileSync('ssh-keygen', ['-Y', 'verify', '-f', signers, '-I', 'deployer@ci', '-n', 'ee-deploy', '-s', sigFile], { input: `${hist[2].slice(0, at)}}`, encoding: 'utf8' });
+    expect(ok).toMatch(/Good "ee-deploy" signature for deployer@ci/);
+    writeFileSync(p.config, `audit: { allowed_signers: ${signers} }\n${read(p.config)}`);
+    const v = await cli(f.home, p.dir, ['audit', 'verify'], { env: { ...env, XDG_STATE_HOME: path.join(tmp, 'state-rb') } });
+    expect(v.stdout + v.stderr).toBe('web1: 3 lines intact (signed by deployer@ci)\n');
+    expect(v.code).toBe(0);
   });
 });

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync,
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROLLBACK_COMMIT, ROLLBACK_FROM, ROLLBACK_TO, rollbackScript } from '../../src/remote/steps/rollback.js';
+import { rollbackScript, SignWatch } from '../../src/remote/steps/rollback.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-rbscript-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -22,19 +22,21 @@ function layout(ids: string[], current: string, bad: string[] = []): string {
   return root;
 }
 
-function run(root: string, o: { release?: string; hooks?: string[] } = {}): { code: number; out: string } {
+/** the line a client answers the script's `sign` request with (stdin) */
+const LINE = JSON.stringify({ id: 'x', message: 'a * b ? [c] $x' });
+
+function run(root: string, o: { release?: string; hooks?: string[]; input?: string } = {}): { code: number; out: string } {
   const cmd = rollbackScript({
     root,
     lockInfo: '{"token":"tok"}',
     token: 'tok',
     release: o.release,
     hooks: o.hooks ?? [],
-    hookEnv: { EE_PROJECT: 'shop' },
-    historyLine: JSON.stringify({ id: ROLLBACK_TO, from: ROLLBACK_FROM, commit: ROLLBACK_COMMIT, message: 'a * b ? [c] $x' }),
-    revisionsPrefix: 'alice rolled back to release ',
+    hookEnv: { EE_PROJECT: 'shop', EE_DEPLOY_PATH: root },
+    record: { revisionsPrefix: 'alice rolled back to release ' },
   });
   try {
-    return { code: 0, out: execFileSync('sh', ['-c', cmd.text], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+    return { code: 0, out: execFileSync('sh', ['-c', cmd.text], { encoding: 'utf8', input: o.input ?? `${LINE}\n`, stdio: ['pipe', 'pipe', 'pipe'] }) };
   } catch (e) {
     const x = e as { status: number; stdout: string };
     return { code: x.status, out: x.stdout };
@@ -47,15 +49,43 @@ describe('rollbackScript', () => {
   it('goes to the newest older release without BAD_RELEASE, ordering -N suffixes numerically', () => {
     const ids = ['20260101000000', '20260101000000-2', '20260101000000-10', '20260102000000', '20260103000000'];
     const root = layout(ids, '20260103000000', ['20260102000000']);
+    writeFileSync(path.join(root, '.ee-deploy', 'history.jsonl'), '{"id":"first"}\n{"id":"last one"}\n');
     const r = run(root);
     expect(r.code).toBe(0);
     expect(r.out).toContain('@@ee plan 20260103000000 20260101000000-10');
     expect(r.out).toContain('@@ee finished');
+    // what the client needs to build and sign the line, asked for after the switch
+    expect(new SignWatch().write(r.out)).toEqual({ from: '20260103000000', to: '20260101000000-10', commit: 'rev-20260101000000-10', lastHistory: '{"id":"last one"}' });
+    expect(r.out.indexOf('@@ee sign')).toBeGreaterThan(r.out.indexOf('@@ee switched'));
     expect(cur(root)).toBe('releases/20260101000000-10');
     expect(existsSync(path.join(root, '.ee-deploy', 'lock'))).toBe(false);
-    const hist = JSON.parse(readFileSync(path.join(root, '.ee-deploy', 'history.jsonl'), 'utf8'));
-    expect(hist).toEqual({ id: '20260101000000-10', from: '20260103000000', commit: 'rev-20260101000000-10', message: 'a * b ? [c] $x' });
+    const hist = readFileSync(path.join(root, '.ee-deploy', 'history.jsonl'), 'utf8');
+    expect(hist).toBe(`{"id":"first"}\n{"id":"last one"}\n${LINE}\n`);
     expect(readFileSync(path.join(root, 'revisions.log'), 'utf8')).toBe('alice rolled back to release 20260101000000-10\n');
+  });
+
+  it('records nothing when no line comes back (the client is gone), and never after losing the lock', () => {
+    let root = layout(['20260101000000', '20260102000000'], '20260102000000');
+    let r = run(root, { input: '' });
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('@@ee unrecorded');
+    expect(existsSync(path.join(root, '.ee-deploy', 'history.jsonl'))).toBe(false);
+    expect(existsSync(path.join(root, 'revisions.log'))).toBe(false);
+    // a hook that hands the lock to someone else stands for a run whose lock was taken over
+    root = layout(['20260101000000', '20260102000000'], '20260102000000');
+    r = run(root, { hooks: [`printf '%s\\n' '{"token":"other"}' > "$EE_DEPLOY_PATH/.ee-deploy/lock/info"`] });
+    expect(r.out).toContain('@@ee unrecorded lost the lock');
+    expect(existsSync(path.join(root, '.ee-deploy', 'history.jsonl'))).toBe(false);
+    expect(readFileSync(path.join(root, '.ee-deploy', 'lock', 'info'), 'utf8')).toContain('other');
+  });
+
+  it('SignWatch answers once, only when the sign line is complete, across chunks', () => {
+    const w = new SignWatch();
+    expect(w.write('@@ee plan 20260102000000 2026010100')).toBeUndefined();
+    expect(w.write('0000\nhook says hi\n@@ee histlast {"a": 1}\n@@ee si')).toBeUndefined();
+    expect(w.write('gn abc')).toBeUndefined();
+    expect(w.write('\n')).toEqual({ from: '20260102000000', to: '20260101000000', commit: 'abc', lastHistory: '{"a": 1}' });
+    expect(w.write('@@ee sign again\n')).toBeUndefined();
   });
 
   it('reads an absolute current link (Capistrano writes them) and writes a relative one', () => {
@@ -126,10 +156,11 @@ describe('rollbackScript', () => {
     // with the history line: recorded, and the run's lock released
     root = layout(['20260101000000', '20260102000000'], '20260102000000');
     hold(root);
-    out = sh(rollbackScript({ root, token: 'run', release: '20260101000000', clearBad: false, hooks: [], hookEnv: {}, historyLine: JSON.stringify({ id: ROLLBACK_TO, from: ROLLBACK_FROM }), revisionsPrefix: 'bob rolled back to release ' }));
+    out = execFileSync('sh', ['-c', rollbackScript({ root, token: 'run', release: '20260101000000', clearBad: false, hooks: [], hookEnv: {}, record: { revisionsPrefix: 'bob rolled back to release ' } }).text], { encoding: 'utf8', input: '{"id":"y"}\n' });
     expect(out).toContain('@@ee finished');
     expect(existsSync(lockDir(root))).toBe(false);
-    expect(JSON.parse(readFileSync(path.join(root, '.ee-deploy', 'history.jsonl'), 'utf8'))).toEqual({ id: '20260101000000', from: '20260102000000' });
+    expect(readFileSync(path.join(root, '.ee-deploy', 'history.jsonl'), 'utf8')).toBe('{"id":"y"}\n');
+    expect(readFileSync(path.join(root, 'revisions.log'), 'utf8')).toBe('bob rolled back to release 20260101000000\n');
     // a run that holds the lock always names the target
     expect(() => rollbackScript({ root, token: 'run', hooks: [], hookEnv: {} })).toThrow(/names the release/);
   });

@@ -4,6 +4,11 @@
  * hooks, and, when the outcome is known once this exec ends (`record`), append history and
  * revisions.log and release the lock. With `lockInfo` it takes the lock itself, so a rollback of
  * one host is a single exec; without, the run already holds it (open step).
+ * Recording inside the exec is one round trip on the same channel: once the hooks are done the
+ * script prints what the history line needs (the history's last line, whose hash the new line
+ * names, and the target's commit: `histlast`, then `sign <commit>`), then reads the line the
+ * client built and signed from its stdin and appends it. No line arrives (the client is gone):
+ * nothing is recorded.
  * Whenever the client would decide differently or report an error (lock held, no layout, unknown
  * or current release, no previous release, odd `current`), it releases what it took and prints
  * `fallback <why>`, changing nothing: the client then opens the host the usual way, which names
@@ -15,18 +20,13 @@ import { script, type Cmd } from '../shell.js';
 import { assertReleaseId } from '../release-id.js';
 import { baseVars, READ_CURRENT, type Vars } from './common.js';
 import { hookLines } from './hooks.js';
-import { RELEASE, TAKE, WRITE_INFO } from './lock.js';
+import { OURS, RELEASE, TAKE, WRITE_INFO } from './lock.js';
 import { ID_PATTERN, PREVIOUS } from './previous.js';
 import { atomicSwitchLines } from './switch.js';
 
-/** placeholders of the history line, filled in by the script */
-export const ROLLBACK_TO = '@@ee-rollback-to@@';
-export const ROLLBACK_FROM = '@@ee-rollback-from@@';
-export const ROLLBACK_COMMIT = '@@ee-rollback-commit@@';
-
 export interface RollbackStepOptions {
   root: string;
-  /** the run's lock token: released at the end when `historyLine` is given */
+  /** the run's lock token: released at the end when `record` is given */
   token: string;
   /** take the lock here, writing this record; without it the run already holds the lock */
   lockInfo?: string;
@@ -38,12 +38,11 @@ export interface RollbackStepOptions {
   /** hook environment except EE_RELEASE, EE_RELEASE_PATH, EE_PREVIOUS_RELEASE (set by the script) */
   hookEnv: Record<string, string>;
   /**
-   * given: record the rollback and unlock in this exec. History JSON with ROLLBACK_TO /
-   * ROLLBACK_FROM / ROLLBACK_COMMIT placeholders, filled in by the script
+   * given: record the rollback and unlock in this exec, appending the history line read from
+   * stdin (see signRequest) and this revisions.log line up to the release id ("alice rolled back
+   * to release ")
    */
-  historyLine?: string;
-  /** revisions.log line up to the release id: "alice rolled back to release " */
-  revisionsPrefix?: string;
+  record?: { revisionsPrefix: string };
   /** hooks_timeout, per hook command */
   hooksTimeoutMs?: number;
 }
@@ -52,9 +51,7 @@ export function rollbackScript(o: RollbackStepOptions): Cmd {
   if (o.release) assertReleaseId(o.release);
   // holding the lock, the run has read the state and names the target itself
   if (o.lockInfo === undefined && !o.release) throw new Error('rollbackScript: a run that holds the lock names the release');
-  const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo ?? '', TOKEN: o.token, WANT: o.release ?? '', HLINE: o.historyLine ?? '', RPREFIX: o.revisionsPrefix ?? '' };
-  // (a placeholder missing from the line leaves it as it is)
-  const fill = (ph: string, v: string) => `case $h in *${ph}*) h=\${h%%${ph}*}${v}\${h#*${ph}} ;; esac`;
+  const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo ?? '', TOKEN: o.token, WANT: o.release ?? '', RPREFIX: o.record?.revisionsPrefix ?? '' };
   const body: string[] = [`[ -d "$RELEASES" ] || { echo "${MARK} fallback nolayout"; exit 0; }`];
   if (o.lockInfo !== undefined) {
     body.push(
@@ -81,12 +78,18 @@ export function rollbackScript(o: RollbackStepOptions): Cmd {
   body.push(`TMP="$R/.ee-current-$to"`, ...atomicSwitchLines('"releases/$to"', '$to'));
   if (o.hooks.length) body.push(`EE_RELEASE=$to; EE_RELEASE_PATH="$RELEASES/$to"; EE_PREVIOUS_RELEASE=$cur; export EE_RELEASE EE_RELEASE_PATH EE_PREVIOUS_RELEASE`);
   body.push(...hookLines(o.hooks, o.hookEnv, vars, 'after_rollback', '"$CURRENT"', ':', o.hooksTimeoutMs));
-  if (o.historyLine !== undefined) {
+  if (o.record) {
     body.push(
+      OURS,
       `commit=; [ -f "$RELEASES/$to/REVISION" ] && IFS= read -r commit < "$RELEASES/$to/REVISION"`,
       `case $commit in *[!0-9A-Za-z._-]*) commit= ;; esac`,
-      `h=$HLINE; ${fill(ROLLBACK_TO, '$to')}; ${fill(ROLLBACK_FROM, '$cur')}; ${fill(ROLLBACK_COMMIT, '$commit')}`,
-      // $META exists: the lock inside it is held
+      `if [ -s "$HISTORY" ]; then hl=$(tail -n 1 "$HISTORY"); [ -n "$hl" ] && printf '%s\\n' "${MARK} histlast $hl"; fi`,
+      `echo "${MARK} sign $commit"`,
+      // the signed line, or nothing when the client is gone (then nothing is recorded)
+      `h=; IFS= read -r h || h=`,
+      `case $h in '{'*'}') ;; *) echo "${MARK} unrecorded"; exit 1 ;; esac`,
+      // $META exists: the lock inside it is held, unless it was taken from us
+      `ours || { echo "${MARK} unrecorded lost the lock"; exit 1; }`,
       `printf '%s\\n' "$h" >> "$HISTORY" || echo "${MARK} warn cannot append history"`,
       `printf '%s%s\\n' "$RPREFIX" "$to" >> "$REVLOG" || echo "${MARK} warn cannot append revisions.log"`,
       RELEASE,
@@ -105,6 +108,48 @@ export interface RollbackAnswer {
   switched: boolean;
   /** recorded and unlocked: the rollback is complete */
   finished: boolean;
+}
+
+/** what the history line needs, once the script asked for it (`sign`) */
+export interface SignRequest {
+  /** the release `current` pointed at, and the target (the `plan` tag) */
+  from: string;
+  to: string;
+  /** the target's REVISION ('' when it has none) */
+  commit: string;
+  /** the history's last line ('' when empty): the new line names its hash */
+  lastHistory: string;
+}
+
+/**
+ * Watches the step's stdout as it streams; `write` returns the request once its line is complete
+ * (and only once), so the client can answer on the same exec's stdin.
+ */
+export class SignWatch {
+  private buf = '';
+  private plan?: { from: string; to: string };
+  private last = '';
+  private done = false;
+  write(chunk: string): SignRequest | undefined {
+    if (this.done) return undefined;
+    this.buf += chunk;
+    let nl: number;
+    while ((nl = this.buf.indexOf('\n')) >= 0) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      if (!line.startsWith(`${MARK} `)) continue;
+      const [t] = tags(line);
+      if (t.kind === 'plan' && t.words.length === 2) this.plan = { from: t.words[0], to: t.words[1] };
+      else if (t.kind === 'histlast') this.last = t.rest;
+      else if (t.kind === 'sign' && this.plan) {
+        this.done = true;
+        return { ...this.plan, commit: t.rest, lastHistory: this.last };
+      }
+    }
+    // a user's line without a newline can be long: keep only what could still be a tag's start
+    if (this.buf.length > 4096 && !this.buf.startsWith(MARK)) this.buf = '';
+    return undefined;
+  }
 }
 
 export function parseRollback(stdout: string): RollbackAnswer {
