@@ -23,6 +23,8 @@ export interface ResolvedHost {
   tags: string[];
   jump?: string;
   identityFile?: string;
+  /** release archive compression (the host's, else the environment's; absent = auto) */
+  compress?: 'auto' | 'on' | 'off';
 }
 
 export interface ResolvedConfig {
@@ -107,6 +109,7 @@ function resolveHost(h: HostConfig, env: EnvironmentConfig, loaded: LoadedConfig
     roles: h.roles,
     tags: h.tags,
     jump: h.jump,
+    compress: h.compress ?? env.compress,
     // relative key paths are relative to the config file; `~` follows $HOME (expanded by the SSH layer)
     identityFile: h.identity_file && !h.identity_file.startsWith('~') ? path.resolve(loaded.dir, h.identity_file) : h.identity_file,
   };

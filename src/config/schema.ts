@@ -267,6 +267,9 @@ export const policySchema = z
   })
   .strict();
 
+/** release archive compression: auto = by the measured link (deploy/compression.ts) */
+const compressMode = z.enum(['auto', 'on', 'off']);
+
 export const hostSchema = z
   .object({
     host: hostName,
@@ -277,6 +280,7 @@ export const hostSchema = z
     tags: z.array(z.string().min(1)).default([]),
     jump: z.string().min(1).optional(),
     identity_file: z.string().optional(),
+    compress: compressMode.optional(),
   })
   .strict();
 
@@ -291,6 +295,7 @@ export const environmentSchema = z
     pause: duration.optional(),
     canary: z.object({ hosts: z.number().int().min(1).default(1), wait: duration.default(0) }).strict().optional(),
     max_parallel: z.number().int().min(1).max(256).default(10),
+    compress: compressMode.default('auto'),
     load_balancer: traffic.loadBalancer.optional(),
     blue_green: traffic.blueGreen.optional(),
     user: userName.optional(),

@@ -1,5 +1,4 @@
 /** The prepare step of a deploy: preflight, then the upload + shared links + before_switch hooks on each host. */
-import type { ResolvedHost } from '../config/resolve.js';
 import { DeployError, EeError } from '../errors.js';
 import { parseHookFailure } from '../remote/steps/hooks.js';
 import { prepareScript } from '../remote/steps/prepare.js';
@@ -7,7 +6,8 @@ import { hasTag, userOutput } from '../remote/protocol.js';
 import { execChecked, tail } from './remote.js';
 import type { HostSession } from './session.js';
 import type { SourceTree } from '../release/scan.js';
-import { NETWORK_GZIP_LEVEL, UploadPlan } from '../release/upload-plan.js';
+import { UploadPlan } from '../release/upload-plan.js';
+import { chooseCompression, GZIP_LEVEL, type CompressionChoice } from './compression.js';
 import { type Run, hookEnv } from './run.js';
 import { formatBytes } from '../util/format.js';
 import { remoteOutput } from './hook-report.js';
@@ -31,12 +31,13 @@ export function preflight(run: Run, tree: SourceTree): void {
 export async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[]): Promise<void> {
   const { o } = run;
   const cfg = o.config.raw;
+  const compression = await chooseAll(run, hosts);
   // one archive per group of hosts needing the same bytes, streamed to all of them at once;
   // unchanged files (vs. the release `current` points at) arrive as hard links (upload.ts)
   const upload = UploadPlan.create({
     tree,
     id: run.id,
-    targets: hosts.map((s) => ({ key: s, gzip: s.t.isLocal || s.t.loopback || isLoopback(s.host) ? false : NETWORK_GZIP_LEVEL, manifest: cfg.source.hard_links === false ? undefined : s.state.manifest })),
+    targets: hosts.map((s) => ({ key: s, gzip: compression.get(s)!.gzip ? GZIP_LEVEL : false, manifest: cfg.source.hard_links === false ? undefined : s.state.manifest })),
     shared: [...cfg.shared.dirs, ...cfg.shared.files],
     limit: o.config.env.max_parallel,
     dryRun: o.dryRun,
@@ -118,7 +119,23 @@ export function describeStep(e: EeError): string {
   return e.step ?? 'prepare';
 }
 
-/** a loopback host gets the archive uncompressed (gzip costs more CPU than it saves on a local link) */
-export function isLoopback(h: ResolvedHost): boolean {
-  return /^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(h.name);
+/**
+ * Each host's compression, from its `compress` setting and, for `auto`, its measured link (the
+ * measurement started when the host was opened, beside the open step). Shown with -v, and in
+ * --json as hosts[].compression.
+ */
+async function chooseAll(run: Run, hosts: HostSession[]): Promise<Map<HostSession, CompressionChoice>> {
+  const out = new Map<HostSession, CompressionChoice>();
+  await Promise.all(
+    hosts.map(async (s) => {
+      const mode = s.host.compress ?? 'auto';
+      const link = s.t.isLocal || mode !== 'auto' ? undefined : await s.t.measureLink?.();
+      const c = chooseCompression(mode, { local: s.t.isLocal, link });
+      out.set(s, c);
+      const outcome = run.outcomes.get(s.host.id);
+      if (outcome) outcome.compression = c;
+      if (run.o.reporter.verbose) run.o.reporter.info(`${s.host.id}: release archive ${c.gzip ? 'gzip-compressed' : 'uncompressed'} (${c.reason})`);
+    }),
+  );
+  return out;
 }

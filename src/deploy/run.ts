@@ -9,6 +9,7 @@ import type { GitInfo } from './identity.js';
 import type { HostSession, Sessions } from './session.js';
 import type { CheckOutcome } from './checks.js';
 import type { StrategyPlan } from './strategy.js';
+import type { CompressionChoice } from './compression.js';
 
 export interface DeployOptions extends RunOptions {
   message?: string;
@@ -35,6 +36,8 @@ export interface HostOutcome {
   step?: string;
   error?: string;
   pruned?: string[];
+  /** how the release archive was sent, and why */
+  compression?: CompressionChoice;
 }
 
 export interface Run {

@@ -79,6 +79,8 @@ export async function openSessions(o: OpenSessionsOptions): Promise<Sessions> {
   }
   step.succeed(o.hosts.length === 1 ? `connected to ${o.hosts[0].id}` : `connected to ${o.hosts.length} hosts`);
   const sessions: HostSession[] = o.hosts.map((h) => ({ host: h, t: transports.get(h.id)!, state: emptyState(), locked: false }));
+  // a deploy measures each link (for `compress: auto`) while the open step runs: no extra wait
+  if (o.command === 'deploy') for (const s of sessions) if ((s.host.compress ?? 'auto') === 'auto') void s.t.measureLink?.();
   const close = async () => {
     await Promise.allSettled(sessions.map((s) => s.t.close()));
   };

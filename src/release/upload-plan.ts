@@ -27,9 +27,6 @@ import { diffManifest, ManifestError, parseManifest, type Manifest } from './man
 import type { SourceTree } from './scan.js';
 import { ReleaseArchive } from './tar-stream.js';
 
-/** gzip level for hosts reached over a network (see README "Compression"); loopback and local hosts get none */
-export const NETWORK_GZIP_LEVEL = 1;
-
 export interface UploadTarget<T> {
   key: T;
   /** gzip level, or false */

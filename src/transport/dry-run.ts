@@ -5,7 +5,7 @@
  */
 import { redact } from '../config/secrets.js';
 import type { Cmd } from '../remote/shell.js';
-import type { ExecOptions, ExecResult, Transport } from './types.js';
+import type { ExecOptions, ExecResult, LinkSample, Transport } from './types.js';
 
 export class DryRunTransport implements Transport {
   readonly isLocal: boolean;
@@ -28,6 +28,9 @@ export class DryRunTransport implements Transport {
     const s = options.stdin;
     if (s && typeof s === 'object' && 'resume' in s && typeof s.resume === 'function') s.resume();
     return { code: 0, stdout: '', stderr: '' };
+  }
+  measureLink(): Promise<LinkSample | undefined> {
+    return this.inner.measureLink?.() ?? Promise.resolve(undefined);
   }
   async close(): Promise<void> {
     await this.inner.close();

@@ -34,8 +34,13 @@ export interface Transport {
   readonly host: string;
   /** true for `host: local` (no network) */
   readonly isLocal: boolean;
-  /** SSH to this machine (the connection's peer is a loopback address): uploads skip compression */
+  /** SSH to this machine (the connection's peer is a loopback address) */
   readonly loopback?: boolean;
+  /**
+   * The link's round trip and upload throughput, measured once per connection without running a
+   * command (SSH: ssh/link-probe.ts); undefined when this transport cannot measure it.
+   */
+  measureLink?(): Promise<LinkSample | undefined>;
   /** runs `command` with `sh -c` semantics on the host; resolves with its exit code (never rejects on non-zero) */
   exec(command: Cmd, options?: ExecOptions): Promise<ExecResult>;
   /** SSH: the key the connection authenticated with, as a signer (the audit chain signs history lines with it) */
@@ -47,6 +52,15 @@ export interface Transport {
    */
   connect?(target: ConnectTarget): Promise<Duplex>;
   close(): Promise<void>;
+}
+
+export interface LinkSample {
+  /** one round trip over the connection, ms */
+  rttMs: number;
+  /** upload throughput, Mbit/s */
+  mbit: number;
+  /** bytes the measurement sent */
+  probeBytes: number;
 }
 
 export type ConnectTarget = { path: string } | { port: number };

@@ -182,7 +182,7 @@ describe('over ssh', () => {
     expect(read(path.join(roots[1], 'current/lib/m8.js'))).toBe('changed too\n');
   });
 
-  it('an ssh-config alias whose HostName is 127.0.0.1 is loopback: the upload is not compressed', async () => {
+  it('compress: auto on plain loopback measures a fast link: the upload (dry run) is not compressed', async () => {
     const root = path.join(tmp, 'ssh-gz');
     const p = newProject({ hosts: [{ host: 'web1', path: root }] }, { 'index.html': 'v1\n' }, tmp);
     const r = await cli(f.home, p.dir, ['deploy', '--dry-run'], { env: { EE_DEPLOY_CACHE_DIR: path.join(tmp, 'cache-gz') } });

@@ -13,7 +13,8 @@ import type { Client, ClientChannel } from 'ssh2';
 import { ConnectionError } from '../../errors.js';
 import type { Cmd } from '../../remote/shell.js';
 import { OutputBuffer } from '../output-buffer.js';
-import type { ConnectTarget, ExecOptions, ExecResult, Transport } from '../types.js';
+import type { ConnectTarget, ExecOptions, ExecResult, LinkSample, Transport } from '../types.js';
+import { probeLink } from './link-probe.js';
 
 export const DEFAULT_MAX_CHANNELS = 8;
 /**
@@ -82,6 +83,7 @@ export class SshTransport implements Transport {
   private closing = false;
   private lostError?: ConnectionError;
   private closedPromise: Promise<void>;
+  private link?: Promise<LinkSample | undefined>;
 
   constructor(init: SshTransportInit) {
     this.host = init.host;
@@ -304,6 +306,13 @@ export class SshTransport implements Transport {
         finish(this.unusable() ?? new ConnectionError(`cannot start a command on ${this.label}: ${(e as Error).message}`, { cause: e, host: this.host }));
       }
     });
+  }
+
+  /** measured once, on first use, beside whatever else runs on the connection */
+  measureLink(): Promise<LinkSample | undefined> {
+    if (this.unusable()) return Promise.resolve(undefined);
+    this.link ??= probeLink(this.client);
+    return this.link;
   }
 
   /** a forwarding channel (not a session: it does not count against MaxSessions) */
