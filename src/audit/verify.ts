@@ -9,9 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { UsageError } from '../errors.js';
-import { onHosts } from '../integrity/fleet.js';
+import { onHosts } from '../transport/each-host.js';
 import { parseWholeHistory, readWholeHistoryScript } from '../remote/steps/audit.js';
 import { lineHash, parseAllowedSigners, verifyChain, type ChainProblem } from './chain.js';
+import { lastLine } from '../util/text.js';
 
 export interface HostAudit {
   host: string;
@@ -88,9 +89,9 @@ export async function auditHosts(config: ResolvedConfig, hosts: ResolvedHost[], 
   }
   const allowed = parseAllowedSigners(allowedText);
   if (!allowed.length) throw new UsageError(`${file}: no signer in it`);
-  const res = await onHosts(hosts, config.env.max_parallel, o.interactive, async (t, h) => {
+  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(readWholeHistoryScript(h.path), { readOnly: true, maxStdout: 1024 * 1024 * 1024 });
-    if (r.code !== 0) throw new Error(`reading the history failed: ${r.stderr.trim().split('\n').pop() || `exit ${r.code}`}`);
+    if (r.code !== 0) throw new Error(`reading the history failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
     return parseWholeHistory(r.stdout);
   });
   const state = readState();

@@ -10,7 +10,8 @@ import { readRegistry } from '../config/registry.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve.js';
 import { redact } from '../config/secrets.js';
 import type { MetricsReport } from '../metrics/compute.js';
-import { eachLimited, metricsFrom, snapshotHost, type HostSnapshot } from '../metrics/collect.js';
+import { metricsFrom, snapshotHost, type HostSnapshot } from '../metrics/collect.js';
+import { forEachLimited } from '../util/concurrency.js';
 import { metricsWindow } from '../metrics/window.js';
 
 export interface HostRow {
@@ -151,7 +152,7 @@ export async function readState(names: string[], o: { connectTimeoutMs?: number 
   const { targets, errors } = await loadTargets(names);
   const jobs = targets.flatMap((t, ti) => t.config.hosts.map((h, hi) => ({ t, ti, h, hi })));
   const snaps: HostSnapshot[][] = targets.map((t) => new Array(t.config.hosts.length));
-  await eachLimited(jobs, MAX_PARALLEL_HOSTS, async (j) => {
+  await forEachLimited(jobs, MAX_PARALLEL_HOSTS, async (j) => {
     snaps[j.ti][j.hi] = await snapshotHost(j.h, { interactive: false, connectTimeoutMs: o.connectTimeoutMs });
   });
   const byProject = new Map<string, ProjectView>();

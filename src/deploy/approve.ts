@@ -5,17 +5,18 @@
  */
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { EeError, UsageError } from '../errors.js';
-import { onHosts } from '../integrity/fleet.js';
+import { onHosts } from '../transport/each-host.js';
 import { approvalMessage, approveProblem, expired, isRequest, REQUEST_ID, type Approval, type ApprovalRequest } from '../policy/approvals.js';
 import { NAMESPACE } from '../audit/chain.js';
 import { sshsign } from '../audit/sshsig.js';
 import { parseApprovals, readApprovalsScript, writeApprovalScript } from '../remote/steps/approvals.js';
 import { machineName } from './identity.js';
+import { lastLine } from '../util/text.js';
 
 async function readAll(config: ResolvedConfig, hosts: ResolvedHost[], interactive: boolean) {
-  const res = await onHosts(hosts, config.env.max_parallel, interactive, async (t, h) => {
+  const res = await onHosts(hosts, { interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(readApprovalsScript(h.path), { readOnly: true });
-    if (r.code !== 0) throw new EeError(`${h.id}: reading approvals failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 1, { host: h.id });
+    if (r.code !== 0) throw new EeError(`${h.id}: reading approvals failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, 1, { host: h.id });
     return parseApprovals(r.stdout).filter(isRequest);
   });
   const failed = res.find((x) => x.error);
@@ -56,12 +57,12 @@ export async function approveRequest(config: ResolvedConfig, hosts: ResolvedHost
   const approval: Approval = { user: o.user, machine: machineName(), time: new Date(now).toISOString() };
   // every host gets the request with this approval (a host that lacked the request gets it whole),
   // signed like history lines with the key the connection to that host authenticated with
-  const res = await onHosts(hosts, config.env.max_parallel, o.interactive, async (t, h) => {
+  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     const base = copies.find((c) => c.host.id === h.id)?.r ?? found;
     const mine = t.signer ? { ...approval, sig: await sshsign(approvalMessage(found, approval), NAMESPACE, t.signer) } : approval;
     const updated = { ...base, approvals: [...base.approvals.filter((a) => a.user !== o.user), mine] };
     const r = await t.exec(writeApprovalScript(h.path, request), { stdin: JSON.stringify(updated) + '\n' });
-    if (r.code !== 0) throw new EeError(`${h.id}: writing the approval failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 1, { host: h.id });
+    if (r.code !== 0) throw new EeError(`${h.id}: writing the approval failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, 1, { host: h.id });
   });
   const failed = res.find((x) => x.error);
   if (failed?.error) throw failed.error;

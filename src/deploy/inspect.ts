@@ -2,17 +2,16 @@
  * Read-only and lock-only operations: releases, history, check, lock, unlock. One exec per host.
  */
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
-import { ConnectionError, EeError, LockHeldError } from '../errors.js';
+import { EeError, LockHeldError } from '../errors.js';
 import { parseHistory, type HistoryRecord } from '../history/record.js';
 import { forceUnlockScript, holderText, InfoGrace, manualLockScript, newLockInfo, parseLock, parseLockAnswer, serializeLock, unlockScript, type LockInfo } from '../remote/steps/lock.js';
 import { inspectScript, parseInspect } from '../remote/steps/inspect.js';
 import type { ParsedState } from '../remote/steps/open.js';
 import { compareReleaseIds } from '../remote/release-id.js';
-import { openTransport } from '../transport/open.js';
-import type { Transport } from '../transport/types.js';
-import { forEachLimited } from '../util/concurrency.js';
+import { onHosts } from '../transport/each-host.js';
 import { machineName } from './identity.js';
 import { sleep } from '../util/sleep.js';
+import { lastLine } from '../util/text.js';
 
 export interface HostView {
   host: string;
@@ -26,27 +25,11 @@ export interface HostView {
   writable?: boolean;
 }
 
-async function onEachHost<T>(config: ResolvedConfig, hosts: ResolvedHost[], interactive: boolean, fn: (t: Transport, h: ResolvedHost) => Promise<T>): Promise<{ host: ResolvedHost; value?: T; error?: EeError }[]> {
-  const out: { host: ResolvedHost; value?: T; error?: EeError }[] = hosts.map((host) => ({ host }));
-  await forEachLimited(out, config.env.max_parallel, async (slot) => {
-    let t: Transport | undefined;
-    try {
-      t = await openTransport(slot.host, { interactive });
-      slot.value = await fn(t, slot.host);
-    } catch (e) {
-      slot.error = e instanceof EeError ? e : new ConnectionError(`${slot.host.id}: ${(e as Error).message}`, { host: slot.host.id });
-    } finally {
-      await t?.close().catch(() => {});
-    }
-  });
-  return out;
-}
-
 /** state + release sizes + history tail, in one exec per host */
 export async function inspectHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; historyLimit?: number; checkWritable?: boolean }): Promise<HostView[]> {
-  const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
+  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(inspectScript(h.path, { historyLimit: o.historyLimit ?? 50, checkWritable: o.checkWritable }), { readOnly: true });
-    if (r.code !== 0) throw new EeError(`${h.id}: inspecting ${h.path} failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 1, { host: h.id });
+    if (r.code !== 0) throw new EeError(`${h.id}: inspecting ${h.path} failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, 1, { host: h.id });
     return r.stdout;
   });
   return res.map(({ host, value, error }) => {
@@ -59,7 +42,7 @@ export async function inspectHosts(config: ResolvedConfig, hosts: ResolvedHost[]
 /** `ee-deploy lock`: hold the lock by hand on every host (all or none). */
 export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; user: string; message?: string }): Promise<{ host: string; ok: boolean; error?: string; exitCode?: number }[]> {
   const info: LockInfo = newLockInfo({ user: o.user, machine: machineName(), message: o.message, command: 'lock', manual: true, env: config.envName });
-  const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
+  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     let r = await t.exec(manualLockScript(h.path, serializeLock(info)));
     let st = parseLockAnswer(r.stdout);
     // held without its info: another run is between its mkdir and writing the info; look again
@@ -69,7 +52,7 @@ export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o
       r = await t.exec(manualLockScript(h.path, serializeLock(info)));
       st = parseLockAnswer(r.stdout);
     }
-    if (r.code !== 0) throw new EeError(`${h.id}: cannot create the lock in ${h.path}: ${r.stderr.trim().split('\n').pop() ?? ''}`, 1, { host: h.id });
+    if (r.code !== 0) throw new EeError(`${h.id}: cannot create the lock in ${h.path}: ${lastLine(r.stderr)}`, 1, { host: h.id });
     if (st.status !== 'acquired') {
       const holder = parseLock(st.info);
       throw new LockHeldError(`${h.id}: already locked by ${holderText(holder)}`, holder, h.id);
@@ -80,9 +63,9 @@ export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o
   if (!first) return res.map(({ host }) => ({ host: host.id, ok: true }));
   // all or none: give back the hosts this call did lock (only while they still carry our token)
   const taken = res.filter((x) => !x.error).map((x) => x.host);
-  const back = await onEachHost(config, taken, o.interactive, async (t, h) => {
+  const back = await onHosts(taken, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(unlockScript(h.path, info.token));
-    if (r.code !== 0) throw new EeError(`${h.id}: locked, and the lock could not be given back: ${r.stderr.trim().split('\n').pop() ?? ''}`, 1, { host: h.id });
+    if (r.code !== 0) throw new EeError(`${h.id}: locked, and the lock could not be given back: ${lastLine(r.stderr)}`, 1, { host: h.id });
   });
   return res.map(({ host, error }) => {
     if (error) return { host: host.id, ok: false, error: error.message, exitCode: error.exitCode };
@@ -93,9 +76,9 @@ export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o
 
 /** `ee-deploy unlock`: remove the lock on every host, reporting what it held. */
 export async function unlockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean }): Promise<{ host: string; ok: boolean; held?: string; error?: string; exitCode?: number }[]> {
-  const res = await onEachHost(config, hosts, o.interactive, async (t, h) => {
+  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(forceUnlockScript(h.path));
-    if (r.code !== 0) throw new EeError(`${h.id}: cannot remove the lock: ${r.stderr.trim().split('\n').pop() ?? ''}`, 1, { host: h.id });
+    if (r.code !== 0) throw new EeError(`${h.id}: cannot remove the lock: ${lastLine(r.stderr)}`, 1, { host: h.id });
     const st = parseLockAnswer(r.stdout);
     if (st.status !== 'held') return undefined;
     return holderText(parseLock(st.info));

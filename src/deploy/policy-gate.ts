@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { EeError, PolicyError, UsageError } from '../errors.js';
-import { onHosts } from '../integrity/fleet.js';
+import { onHosts } from '../transport/each-host.js';
 import { approvalMessage, approversFor, isRequest, newRequest, reusableRequest, type Approval, type ApprovalRequest } from '../policy/approvals.js';
 import { NAMESPACE, parseAllowedSigners, type AllowedSigner } from '../audit/chain.js';
 import { sshverify } from '../audit/sshsig.js';
@@ -21,6 +21,7 @@ import type { SourceTree } from '../release/scan.js';
 import { parseApprovals, readApprovalsScript, writeApprovalScript } from '../remote/steps/approvals.js';
 import type { GitInfo } from './identity.js';
 import { machineName } from './identity.js';
+import { lastLine } from '../util/text.js';
 
 const run = promisify(execFile);
 const DEFAULT_TTL = 24 * 3600_000;
@@ -92,9 +93,9 @@ export async function requireApprovals(o: GateOptions, user: string, git: GitInf
   if (needed <= 0) return [];
   const now = o.now ?? Date.now();
   const key = { project: o.config.project, env: o.config.envName, fingerprint: contentFingerprint(tree) };
-  const read = await onHosts(o.hosts, o.config.env.max_parallel, o.interactive, async (t, h) => {
+  const read = await onHosts(o.hosts, { interactive: o.interactive, maxParallel: o.config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(readApprovalsScript(h.path), { readOnly: true });
-    if (r.code !== 0) throw new EeError(`${h.id}: reading approvals failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 1, { host: h.id });
+    if (r.code !== 0) throw new EeError(`${h.id}: reading approvals failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, 1, { host: h.id });
     return parseApprovals(r.stdout).filter(isRequest);
   });
   const failed = read.find((x) => x.error);
@@ -111,9 +112,9 @@ export async function requireApprovals(o: GateOptions, user: string, git: GitInf
   const have = `${approvers.length} valid approval(s) for this content`;
   if (o.dryRun) throw new PolicyError(`policy approvals: ${needed} needed, ${have} (dry run: no request recorded)`, 'approvals');
   const missing = read.filter((x) => !x.value!.some((r) => r.request === req.request)).map((x) => x.host);
-  const wrote = await onHosts(missing, o.config.env.max_parallel, o.interactive, async (t, h) => {
+  const wrote = await onHosts(missing, { interactive: o.interactive, maxParallel: o.config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(writeApprovalScript(h.path, req.request), { stdin: JSON.stringify(req) + '\n' });
-    if (r.code !== 0) throw new EeError(`${h.id}: recording the approval request failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 1, { host: h.id });
+    if (r.code !== 0) throw new EeError(`${h.id}: recording the approval request failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, 1, { host: h.id });
   });
   const wfail = wrote.find((x) => x.error);
   if (wfail?.error) throw wfail.error;

@@ -9,7 +9,8 @@ import { ManifestError, parseManifest } from '../release/manifest.js';
 import { scanSource } from '../release/scan.js';
 import { liveReleaseScript, parseLiveRelease } from '../remote/steps/live-release.js';
 import { diffContent, ignoredPath, type ContentDiff } from './compare.js';
-import { onHosts } from './fleet.js';
+import { onHosts } from '../transport/each-host.js';
+import { lastLine } from '../util/text.js';
 
 export interface HostDiff extends Partial<ContentDiff> {
   host: string;
@@ -26,9 +27,9 @@ export async function diffHosts(config: ResolvedConfig, hosts: ResolvedHost[], o
   const local = LocalTree.of(tree);
   local.ensureHashes();
   const entries = local.manifestEntries();
-  const res = await onHosts(hosts, config.env.max_parallel, o.interactive, async (t, h) => {
+  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(liveReleaseScript(h.path, { hashes: false }), { readOnly: true, maxStdout: 256 * 1024 * 1024 });
-    if (r.code !== 0) throw new Error(`reading ${h.path} failed: ${r.stderr.trim().split('\n').pop() || `exit ${r.code}`}`);
+    if (r.code !== 0) throw new Error(`reading ${h.path} failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
     return parseLiveRelease(r.stdout);
   });
   return res.map(({ host, value, error }): HostDiff => {

@@ -7,7 +7,8 @@ import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { ManifestError, parseManifest } from '../release/manifest.js';
 import { liveReleaseScript, parseLiveRelease } from '../remote/steps/live-release.js';
 import { compareLive, ignoredPath, type Drift } from './compare.js';
-import { onHosts } from './fleet.js';
+import { onHosts } from '../transport/each-host.js';
+import { lastLine } from '../util/text.js';
 
 export interface HostVerify extends Partial<Drift> {
   host: string;
@@ -24,9 +25,9 @@ const MAX_STDOUT = 512 * 1024 * 1024;
 
 export async function verifyHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; release?: string }): Promise<HostVerify[]> {
   const ignore = ignoredPath(config.raw.shared.dirs.concat(config.raw.shared.files));
-  const res = await onHosts(hosts, config.env.max_parallel, o.interactive, async (t, h) => {
+  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(liveReleaseScript(h.path, { release: o.release, hashes: true }), { readOnly: true, maxStdout: MAX_STDOUT });
-    if (r.code !== 0) throw new Error(`reading ${h.path} failed: ${r.stderr.trim().split('\n').pop() || `exit ${r.code}`}`);
+    if (r.code !== 0) throw new Error(`reading ${h.path} failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
     return parseLiveRelease(r.stdout);
   });
   return res.map(({ host, value, error }): HostVerify => {

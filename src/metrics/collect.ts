@@ -8,10 +8,12 @@ import { EeError } from '../errors.js';
 import { parseLock, type LockInfo } from '../remote/steps/lock.js';
 import { insightScript, parseInsight } from '../remote/steps/insight.js';
 import { openTransport } from '../transport/open.js';
+import { forEachLimited } from '../util/concurrency.js';
 import { computeMetrics, type MetricsDetail, type MetricsReport } from './compute.js';
 import { toPrometheus, type ReleaseInfo } from './prometheus.js';
 import { mergeRuns, parseHistoryText, type Run } from './runs.js';
 import type { HistoryRecord } from '../history/record.js';
+import { lastLine } from '../util/text.js';
 
 export interface HostSnapshot {
   host: string;
@@ -31,15 +33,6 @@ export interface HostSnapshot {
   corrupt: number;
 }
 
-/** Runs `fn` over `items`, at most `limit` at a time. */
-export async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-}
-
 /** A whole history can be large (10,000 records are a few MB): keep all of it. */
 const MAX_HISTORY_BYTES = 512 * 1024 * 1024;
 
@@ -48,7 +41,7 @@ export async function snapshotHost(host: ResolvedHost, o: { interactive: boolean
   try {
     t = await openTransport(host, { interactive: o.interactive, connectTimeoutMs: o.connectTimeoutMs });
     const r = await t.exec(insightScript(host.path), { readOnly: true, maxStdout: MAX_HISTORY_BYTES });
-    if (r.code !== 0) throw new EeError(`${host.id}: reading ${host.path} failed: ${r.stderr.trim().split('\n').pop() || `exit ${r.code}`}`, 1, { host: host.id });
+    if (r.code !== 0) throw new EeError(`${host.id}: reading ${host.path} failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, 1, { host: host.id });
     const s = parseInsight(r.stdout);
     const h = parseHistoryText(s.historyText);
     return {
@@ -73,7 +66,7 @@ export async function snapshotHost(host: ResolvedHost, o: { interactive: boolean
 
 export async function snapshotHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; connectTimeoutMs?: number }): Promise<HostSnapshot[]> {
   const out: HostSnapshot[] = new Array(hosts.length);
-  await eachLimited(
+  await forEachLimited(
     hosts.map((h, i) => ({ h, i })),
     config.env.max_parallel,
     async ({ h, i }) => {

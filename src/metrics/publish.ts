@@ -8,8 +8,10 @@ import { redact } from '../config/secrets.js';
 import { DeployError, NeedsHumanError } from '../errors.js';
 import { textfileScript } from '../remote/steps/insight.js';
 import { openTransport } from '../transport/open.js';
-import { eachLimited, metricsFrom, prometheusText, snapshotHosts } from './collect.js';
+import { metricsFrom, prometheusText, snapshotHosts } from './collect.js';
+import { forEachLimited } from '../util/concurrency.js';
 import { metricsWindow } from './window.js';
+import { lastLine } from '../util/text.js';
 
 const PUSH_TIMEOUT_MS = 10_000;
 
@@ -43,14 +45,14 @@ export async function publishMetrics(config: ResolvedConfig, o: { interactive: b
   if (m.textfile) {
     const file = m.textfile;
     jobs.push(
-      eachLimited(config.hosts, config.env.max_parallel, async (h) => {
+      forEachLimited(config.hosts, config.env.max_parallel, async (h) => {
         // a relative textfile path is relative to the deploy directory
         const target = file.startsWith('/') ? file : `${h.path}/${file}`;
         let t;
         try {
           t = await openTransport(h, { interactive: o.interactive });
           const r = await t.exec(textfileScript(target), { stdin: body });
-          if (r.code !== 0) throw new Error(r.stderr.trim().split('\n').pop() || `exit ${r.code}`);
+          if (r.code !== 0) throw new Error(lastLine(r.stderr) || `exit ${r.code}`);
         } catch (e) {
           warnings.push(redact(`${h.id}: could not write the metrics textfile ${target}: ${(e as Error).message}`));
         } finally {

@@ -59,6 +59,14 @@ export function failureReason(r: Output): string | undefined {
   return tagged(`${r.stdout}\n${r.stderr}`, 'failed').pop();
 }
 
+/** the reason of the last `<kind> failed <reason>` tag in `text` (the traffic scripts' failures) */
+export function kindFailure(text: string, kind: string): string | undefined {
+  return tagged(text, kind)
+    .reverse()
+    .find((rest) => rest.startsWith('failed '))
+    ?.slice('failed '.length);
+}
+
 /** the user's output lines (hooks, tools), without the protocol's tags */
 export function userOutput(r: Output): string {
   // stdout's final newline must not become an empty line between the two

@@ -27,7 +27,7 @@ import {
 import { lbFailure, writeUpstreamScript } from '../remote/traffic/lb.js';
 import type { Transport } from '../transport/types.js';
 import { sleep } from '../util/sleep.js';
-import { lastLine } from './hosts.js';
+import { lastLine } from '../util/text.js';
 import { nginxWorkers, waitNginxReload } from './nginx-wait.js';
 
 export interface BlueGreenSwitch {

@@ -31,7 +31,7 @@ import {
 import { openTransport } from '../transport/open.js';
 import type { Transport } from '../transport/types.js';
 import { sleep } from '../util/sleep.js';
-import { lastLine } from './hosts.js';
+import { lastLine } from '../util/text.js';
 import { nginxWorkers, waitNginxReload } from './nginx-wait.js';
 
 export interface DrainReport {

@@ -5,9 +5,10 @@
  */
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { EeError, ExitCode } from '../errors.js';
-import { MAINTENANCE_MARK, maintenanceOffScript, maintenanceOnScript, maintenanceStatusScript, parseMaintenance, type MaintenanceDoc } from '../remote/traffic/maintenance.js';
+import { maintenanceFailure, maintenanceOffScript, maintenanceOnScript, maintenanceStatusScript, parseMaintenance, type MaintenanceDoc } from '../remote/traffic/maintenance.js';
 import type { Transport } from '../transport/types.js';
-import { lastLine, onHosts } from './hosts.js';
+import { onHosts } from '../transport/each-host.js';
+import { lastLine } from '../util/text.js';
 
 export type MaintenanceAction = 'on' | 'off' | 'status';
 
@@ -47,8 +48,8 @@ export async function maintenanceOnHost(t: Transport, root: string, action: Main
   const r = await t.exec(c, { readOnly: action === 'status' });
   const st = parseMaintenance(r.stdout);
   if (r.code !== 0 || !st) {
-    const why = lastLine(r.stderr) || `exit ${r.code ?? 'signal'}`;
-    throw new EeError(`${t.host}: maintenance ${action} failed: ${why.startsWith(`${MAINTENANCE_MARK} failed `) ? why.slice(MAINTENANCE_MARK.length + 8) : why}`, ExitCode.failed, { host: t.host });
+    const why = maintenanceFailure(r.stderr) ?? (lastLine(r.stderr) || `exit ${r.code ?? 'signal'}`);
+    throw new EeError(`${t.host}: maintenance ${action} failed: ${why}`, ExitCode.failed, { host: t.host });
   }
   if (action === 'off') return { host: t.host, ok: true, on: false, was: st.on, doc: st.on ? st.doc : undefined };
   return { host: t.host, ok: true, on: st.on, doc: st.on ? st.doc : undefined };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { maintenanceOffScript, maintenanceOnScript, parseMaintenance } from '../../src/remote/traffic/maintenance.js';
+import { lbFailure } from '../../src/remote/traffic/lb.js';
+import { maintenanceFailure, maintenanceOffScript, maintenanceOnScript, parseMaintenance } from '../../src/remote/traffic/maintenance.js';
 
 describe('maintenance scripts', () => {
   it('on: the document travels as one quoted variable and is renamed into place', () => {
@@ -16,5 +17,11 @@ describe('maintenance scripts', () => {
     expect(parseMaintenance('@@ee maintenance on hand-written\n')).toEqual({ on: true });
     expect(parseMaintenance('@@ee maintenance on {"message":"m"}\n@@ee maintenance off\n')).toEqual({ on: false });
     expect(parseMaintenance('noise\n')).toBeUndefined();
+  });
+  it("a failure's reason: the last `failed` tag of its own kind, nothing for other output", () => {
+    const err = 'mv: cannot move\n@@ee maintenance failed cannot write /srv/a/shared/maintenance.json\n@@ee lb failed other kind\n';
+    expect(maintenanceFailure(err)).toBe('cannot write /srv/a/shared/maintenance.json');
+    expect(lbFailure(err)).toBe('other kind');
+    expect(maintenanceFailure('mv: cannot move\n')).toBeUndefined();
   });
 });

@@ -12,10 +12,10 @@
  * and `sleep` for the delayed stop (coreutils and BusyBox both have it).
  */
 import { layout } from '../layout.js';
+import { kindFailure, MARK } from '../protocol.js';
 import { assertReleaseId } from '../release-id.js';
 import { script, type Cmd } from '../shell.js';
 
-const MARK = '@@ee';
 export const BG_MARK = `${MARK} bg`;
 
 export function blueGreenDir(root: string): string {
@@ -200,6 +200,5 @@ export function parseStartedPid(stdout: string): number | undefined {
 }
 
 export function bgFailure(stderr: string): string | undefined {
-  const l = stderr.split('\n').reverse().find((x) => x.startsWith(`${BG_MARK} failed `));
-  return l?.slice(BG_MARK.length + 8);
+  return kindFailure(stderr, 'bg');
 }

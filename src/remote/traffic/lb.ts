@@ -7,9 +7,9 @@
  *            written atomically and reloaded, put back when the reload fails; and a count of
  *            nginx workers still finishing requests after a reload ("shutting down").
  */
+import { kindFailure, MARK } from '../protocol.js';
 import { quote, raw, script, type Cmd } from '../shell.js';
 
-const MARK = '@@ee';
 export const LB_MARK = `${MARK} lb`;
 
 export type ServerState = 'drain' | 'ready';
@@ -149,8 +149,7 @@ export function workersLeft(before: NginxWorker[], now: NginxWorker[]): number |
 
 /** the reason a builder's script gave (`@@ee lb failed <reason>`) */
 export function lbFailure(stderr: string): string | undefined {
-  const l = stderr.split('\n').reverse().find((x) => x.startsWith(`${LB_MARK} failed `));
-  return l?.slice(LB_MARK.length + 8);
+  return kindFailure(stderr, 'lb');
 }
 
 /**

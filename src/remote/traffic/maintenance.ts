@@ -5,9 +5,10 @@
  * half-written document. Scripts need only sh, mkdir, mv, rm.
  */
 import { layout } from '../layout.js';
+import { kindFailure, MARK } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
 
-export const MAINTENANCE_MARK = '@@ee maintenance';
+const MAINTENANCE_MARK = `${MARK} maintenance`;
 
 export interface MaintenanceDoc {
   message: string;
@@ -61,4 +62,9 @@ export function parseMaintenance(stdout: string): MaintenanceState | undefined {
     /* a file written by hand: still "on" */
   }
   return { on: true };
+}
+
+/** the reason a maintenance script gave for failing (`@@ee maintenance failed <reason>`), if any */
+export function maintenanceFailure(stderr: string): string | undefined {
+  return kindFailure(stderr, 'maintenance');
 }
