@@ -1,9 +1,10 @@
 /** Local steps before anything touches a server: before_upload hooks, source.build, the source scan. */
 import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
-import { DeployError, InterruptedError } from '../errors.js';
+import { ConfigError, DeployError, InterruptedError } from '../errors.js';
 import type { Reporter } from '../ui/reporter.js';
 import { describeExcluded, scanSource, type SourceTree } from '../release/scan.js';
+import { sharedPathProblem } from '../release/shared-paths.js';
 import { formatBytes } from '../util/format.js';
 import type { RunOptions } from './context.js';
 import { tail } from './remote.js';
@@ -75,6 +76,8 @@ export async function buildSource(o: RunOptions, beforeScan?: () => void): Promi
   if (o.signal?.aborted) throw new InterruptedError('interrupted before upload; nothing was touched');
   beforeScan?.();
   const tree = o.dryRun ? await scanSource(config.sourceDir, config.raw.source.exclude).catch(() => emptyTree(config.sourceDir)) : await scanSource(config.sourceDir, config.raw.source.exclude);
+  const problem = sharedPathProblem(tree, config.raw.shared.dirs, config.raw.shared.files);
+  if (problem) throw new ConfigError(problem, config.file);
   reporter.info(`source ${config.sourceDir}: ${tree.files} files, ${formatBytes(tree.totalBytes)}`);
   // so a default exclude (node_modules) never silently drops a build's output
   if (tree.excluded?.length) reporter.info(`exclude removed: ${describeExcluded(tree.excluded)}`);

@@ -50,3 +50,9 @@ export function sharedLinkTarget(rel: string): string {
   const depth = rel.split('/').filter(Boolean).length;
   return `${'../'.repeat(depth + 1)}shared/${rel}`;
 }
+
+/** the directories a relative path goes through inside its root: `a/b/c` -> [`a`, `a/b`] */
+export function parentDirs(rel: string): string[] {
+  const parts = rel.split('/').filter((p) => p !== '' && p !== '.');
+  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
+}

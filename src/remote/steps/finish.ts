@@ -34,7 +34,9 @@ export function finishScript(o: {
   if (o.markBad) {
     vars.BAD_ID = assertReleaseId(o.markBad.id);
     vars.BAD_TEXT = o.markBad.text;
-    body.push(`[ -d "$RELEASES/$BAD_ID" ] && printf '%s\\n' "$BAD_TEXT" > "$RELEASES/$BAD_ID/BAD_RELEASE"`);
+    // never written through a link: a release dir that is a symlink, or a BAD_RELEASE the release
+    // itself holds as a link, would carry the write outside the deploy path
+    body.push(`[ -d "$RELEASES/$BAD_ID" ] && [ ! -L "$RELEASES/$BAD_ID" ] && rm -f "$RELEASES/$BAD_ID/BAD_RELEASE" && printf '%s\\n' "$BAD_TEXT" > "$RELEASES/$BAD_ID/BAD_RELEASE"`);
   }
   if (o.keepPrepared) {
     vars.KEEP_ID = assertReleaseId(o.keepPrepared);

@@ -6,7 +6,7 @@
  */
 import { hasTag, MARK, tagged } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
-import { layout, sharedLinkTarget } from '../layout.js';
+import { layout, parentDirs, sharedLinkTarget } from '../layout.js';
 import { assertReleaseId } from '../release-id.js';
 import { baseVars, DISCARD, type Vars } from './common.js';
 import { hookLines } from './hooks.js';
@@ -62,6 +62,7 @@ export function prepareScript(o: PrepareOptions): Cmd {
   // rm first, a guard: releases share files through hard links (the upload plan), so never write through an existing one
   // (the archive has no REVISION files today: the source scan skips them)
   body.push(`rm -f "$S/REVISION" "$S/REVISION_TIME"; printf '%s\\n' "$REVISION" > "$S/REVISION" && printf '%s\\n' "$REVISION_TIME" > "$S/REVISION_TIME" || fail "cannot write REVISION"`);
+  body.push(...sharedParentChecks(o.sharedDirs, o.sharedFiles, vars));
   o.sharedDirs.forEach((d, i) => {
     vars[`SD${i}`] = d;
     vars[`SDT${i}`] = sharedLinkTarget(d);
@@ -84,6 +85,24 @@ export function prepareScript(o: PrepareOptions): Cmd {
   body.push(`echo "${MARK} prepared"`);
   body.push(...hookLines(o.hooks, o.hookEnv, vars, 'before_switch', '"$REL"', `if ours; then discard "$REL"; rm -f "$PENDING/$ID"; fi`, o.hooksTimeoutMs));
   return script(vars, ...body);
+}
+
+/**
+ * Every shared path must lie under real directories of the release: a parent that is a symlink
+ * (`public -> /srv/www`) would make the `rm -rf` and `ln` of the link step act outside the deploy
+ * path. All of them are checked before the first link is made, so a refused release changes nothing.
+ */
+function sharedParentChecks(dirs: string[], files: string[], vars: Vars): string[] {
+  const out: string[] = [];
+  const all = [...dirs.map((p) => ['dir', p] as const), ...files.map((p) => ['file', p] as const)];
+  all.forEach(([kind, p], i) => {
+    parentDirs(p).forEach((q, j) => {
+      vars[`SP${i}_${j}`] = q;
+      vars[`SN${i}`] = p;
+      out.push(`realdir "$SP${i}_${j}" || fail "shared ${kind} $SN${i}: $SP${i}_${j} in the release is a symlink or a file, not a directory (a shared path must lie under real directories of the release)"`);
+    });
+  });
+  return out.length ? [`realdir() { [ ! -L "$S/$1" ] && { [ -d "$S/$1" ] || [ ! -e "$S/$1" ]; }; }`, ...out] : [];
 }
 
 /**
