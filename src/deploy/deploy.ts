@@ -89,7 +89,8 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     if (unchanged) return unchanged;
     await notifyStarted();
   }
-  const allIds = sessions.hosts.flatMap((s) => s.state.releases.map((r) => r.id));
+  // a foreign entry with an id-like name (a directory made by hand) still takes its name: never collide with it
+  const allIds = sessions.hosts.flatMap((s) => [...s.state.releases.map((r) => r.id), ...s.state.foreign]);
   const plan = planStrategy(sessions.hosts, config.env, { preferCanary: (s) => s.host.roles.includes('canary') || s.host.tags.includes('canary') });
   // migrations run once every host holds the new release and before any switch: a rolling
   // deploy then prepares all its batches first (it still switches them batch by batch)

@@ -5,7 +5,7 @@
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { LockHeldError } from '../errors.js';
 import { describeHolder, holderText, InfoGrace, lockHeldMessage, lockStaleness, newLockInfo, parseLock, pidAlive, serializeLock, unlockScript, type LockInfo } from '../remote/steps/lock.js';
-import { emptyState, openScript, parseState, type ParsedState } from '../remote/steps/open.js';
+import { emptyState, foreignNote, openScript, parseState, type ParsedState } from '../remote/steps/open.js';
 import { openAll, openTransport } from '../transport/open.js';
 import type { Transport } from '../transport/types.js';
 import type { Reporter } from '../ui/reporter.js';
@@ -95,6 +95,13 @@ export async function openSessions(o: OpenSessionsOptions): Promise<Sessions> {
   return result;
 }
 
+/** what an `open` found worth a line: releases it cleaned up, foreign entries of releases/ */
+function reportOpened(host: string, st: ParsedState, reporter: Reporter): void {
+  if (st.cleaned?.length) reporter.info(`${host}: removed release(s) ${st.cleaned.join(', ')} left behind by an interrupted deploy`);
+  const note = foreignNote(st.foreign);
+  if (note) reporter.info(`${host}: ${note}`);
+}
+
 async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessionsOptions): Promise<void> {
   const deadline = Date.now() + (o.lockWaitMs ?? 0);
   const lockStep = o.reporter.step('taking the deploy lock');
@@ -106,6 +113,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
       sessions.map(async (s) => {
         const r = await execChecked(s.t, openScript(s.host.path, { readOnly: true, manifests: o.manifests }), 'open', { readOnly: true, maxStdout: OPEN_MAX_STDOUT });
         s.state = parseState(r.stdout);
+        reportOpened(s.host.id, s.state, o.reporter);
         const info = parseLock(s.state.lock.info);
         if (s.state.lock.status === 'held') o.reporter.warn(`${s.host.id}: the deploy lock is held by ${holderText(info)}; a real run would stop here`);
       }),
@@ -126,7 +134,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
         if (st.lock.status === 'acquired') {
           s.locked = true;
           s.state = st;
-          if (st.cleaned?.length) o.reporter.info(`${s.host.id}: removed release(s) ${st.cleaned.join(', ')} left behind by an interrupted deploy`);
+          reportOpened(s.host.id, st, o.reporter);
         } else {
           held.push({ s, info: parseLock(st.lock.info) });
         }
@@ -149,7 +157,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
         if (parsed.lock.status === 'acquired') {
           s.locked = true;
           s.state = parsed;
-          if (parsed.cleaned?.length) o.reporter.info(`${s.host.id}: removed release(s) ${parsed.cleaned.join(', ')} left behind by an interrupted deploy`);
+          reportOpened(s.host.id, parsed, o.reporter);
         }
         retryNow = true;
       }

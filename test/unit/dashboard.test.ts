@@ -45,6 +45,7 @@ describe('host snapshot script (one exec per host)', () => {
         { id: '20261031000000', bad: true },
         { id: '20261101000000', bad: false },
       ],
+      foreign: [],
       historyText: '{"id":"20261101000000","action":"deploy"}\n{"id":"2026110\n',
     });
     expect(parseInsight('@@ee nolayout\n')).toMatchObject({ noLayout: true, historyText: '' });

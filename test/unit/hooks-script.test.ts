@@ -4,7 +4,7 @@
  * ends a hook that runs longer, and each hook's start and end are reported for the one-line summary.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,7 @@ const ID = '20261122100000';
 function run(hooks: string[], timeoutMs?: number) {
   const root = path.join(tmp, `r${n++}`);
   mkdirSync(path.join(root, 'releases', ID), { recursive: true });
+  writeFileSync(path.join(root, 'releases', ID, 'REVISION'), 'abc\n');
   mkdirSync(path.join(root, '.ee-deploy'), { recursive: true });
   const cmd = switchScript({ root, id: ID, hooks, hookEnv: { EE_RELEASE: ID }, phase: 'after_switch', hooksTimeoutMs: timeoutMs });
   const t0 = Date.now();

@@ -23,6 +23,7 @@ function previousRelease(releases: ReleaseInfo[], current: string | undefined): 
   mkdirSync(path.join(root, 'releases'), { recursive: true });
   for (const x of releases) {
     mkdirSync(path.join(root, 'releases', x.id));
+    writeFileSync(path.join(root, 'releases', x.id, 'REVISION'), 'abc\n');
     if (x.bad) writeFileSync(path.join(root, 'releases', x.id, 'BAD_RELEASE'), 'x\n');
   }
   if (current) symlinkSync(`releases/${current}`, path.join(root, 'current'));

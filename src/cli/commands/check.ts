@@ -10,6 +10,7 @@ import { runCommand } from '../run.js';
 import { table } from '../table.js';
 import { scanSource } from '../../release/scan.js';
 import { lazyRun } from '../lazy.js';
+import { foreignNote } from '../../remote/steps/open.js';
 
 export function register(program: Command): void {
   program
@@ -39,6 +40,7 @@ export const run = async (project: string | undefined, opts: { health?: boolean 
       else {
         if (v.writable === false) problems.push(`path not writable`);
         if (v.state?.missingTools.length) problems.push(`missing: ${v.state.missingTools.join(', ')}`);
+        if (v.state?.foreign.length) warnings.push(foreignNote(v.state.foreign)!);
         if (v.state?.lock.status === 'held') warnings.push(`locked by ${v.lock ? describeHolder(v.lock) : 'an unknown holder'}`);
         const kb = v.state?.availableKb;
         if (tree && kb !== undefined && kb * 1024 < tree.totalBytes * 2) warnings.push(`low disk: ${formatBytes(kb * 1024)} free, under 2x the release size (${formatBytes(tree.totalBytes)})`);

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { inspectHosts, releaseAuthors, shortRevision, sortedReleases } from '../../deploy/inspect.js';
+import { foreignNote } from '../../remote/steps/open.js';
+import { printable } from '../../ui/reporter.js';
 import { formatBytes } from '../../util/format.js';
 import { globalOptions, isInteractive, loadConfig, printJson, selectHosts } from '../context.js';
 import { runCommand } from '../run.js';
@@ -31,6 +33,7 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
         ok: v.ok,
         error: v.error,
         current: v.state?.current,
+        ignored: v.state?.foreign ?? [],
         releases: sortedReleases(v)
           .reverse()
           .map((id) => {
@@ -55,6 +58,8 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
               '  ',
             ),
           );
+        const note = foreignNote(h.ignored);
+        if (note) process.stdout.write(`  ${printable(note)}\n`);
       }
       process.stdout.write('* = current, ! = BAD_RELEASE (skipped by rollback)\n');
       if (disagree) process.stdout.write(`WARNING: hosts disagree on the current release: ${hosts.map((h) => `${h.host}=${h.current ?? 'none'}`).join(', ')}\n`);

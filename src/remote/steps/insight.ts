@@ -18,9 +18,9 @@ export function insightScript(root: string): Cmd {
     `rev=; [ -n "$id" ] && [ -f "$RELEASES/$id/REVISION" ] && IFS= read -r rev < "$RELEASES/$id/REVISION"; ${say('revision $rev')}`,
     LOCK_STATUS,
     // release ids and BAD_RELEASE markers, for the rollback target (no du: sizes are not needed)
-    `for d in "$RELEASES"/*; do [ -d "$d" ] || continue; b=0; [ -e "$d/BAD_RELEASE" ] && b=1; ${say('release ${d##*/} $b')}; done`,
-    // the rollback target, as the rollback step would pick it
     PREVIOUS,
+    `for d in "$RELEASES"/*; do if ! isrelease "$d"; then { [ -e "$d" ] || [ -L "$d" ]; } && foreign "\${d##*/}"; continue; fi; b=0; [ -e "$d/BAD_RELEASE" ] && b=1; ${say('release ${d##*/} $b')}; done`,
+    // the rollback target, as the rollback step would pick it
     `case $id in '') previous '' ;; ${ID_PATTERN}) previous "$id" ;; *) prev= ;; esac; [ -z "$prev" ] || ${say('previous $prev')}`,
     // the file as it is, between markers; the echo ends a torn last line so the end marker stays whole
     say('history-begin'),
@@ -36,13 +36,15 @@ export interface Insight {
   /** the lock's info line when the lock is held ('' when held without info) */
   lock?: string;
   releases: { id: string; bad: boolean }[];
+  /** entries of releases/ that are no release (previous.ts IS_RELEASE) */
+  foreign: string[];
   /** the previous release of `current` (previous.ts) */
   previous?: string;
   historyText: string;
 }
 
 export function parseInsight(stdout: string): Insight {
-  const out: Insight = { noLayout: false, releases: [], historyText: '' };
+  const out: Insight = { noLayout: false, releases: [], foreign: [], historyText: '' };
   const begin = stdout.indexOf(`${MARK} history-begin\n`);
   const end = stdout.lastIndexOf(`\n${MARK} history-end`);
   const head = begin === -1 ? stdout : stdout.slice(0, begin);
@@ -53,6 +55,7 @@ export function parseInsight(stdout: string): Insight {
     else if (t.kind === 'previous') out.previous = t.rest || undefined;
     else if (t.kind === 'revision') out.revision = t.rest || undefined;
     else if (t.kind === 'release' && t.words[0]) out.releases.push({ id: t.words[0], bad: t.words[1] === '1' });
+    else if (t.kind === 'foreign') out.foreign.push(t.rest);
     else if (t.kind === 'lock' && t.words[0] === 'held') out.lock = t.words.slice(1).join(' ').trim();
   }
   return out;

@@ -7,6 +7,7 @@ import { MARK, say, tags } from '../protocol.js';
 import { lines, script, subshell, type Cmd } from '../shell.js';
 import { baseVars } from './common.js';
 import { openScript, parseState, type ParsedState } from './open.js';
+import { IS_RELEASE } from './previous.js';
 
 /** last `limit` history lines, each as a `hist <json>` tag */
 export function readHistoryScript(root: string, limit: number): Cmd {
@@ -29,7 +30,8 @@ export function parseHistoryLines(stdout: string): string {
 export function releaseDetailsScript(root: string): Cmd {
   return script(
     baseVars(root),
-    `for d in "$RELEASES"/*; do [ -d "$d" ] || continue; id=\${d##*/}; sz=$(du -sk "$d" 2>/dev/null | awk '{print $1}'); t=$(head -n 1 "$d/REVISION_TIME" 2>/dev/null); ${say('size $id ${sz:-0} $t')}; done`,
+    IS_RELEASE,
+    `for d in "$RELEASES"/*; do isrelease "$d" || continue; id=\${d##*/}; sz=$(du -sk "$d" 2>/dev/null | awk '{print $1}'); t=$(head -n 1 "$d/REVISION_TIME" 2>/dev/null); ${say('size $id ${sz:-0} $t')}; done`,
   );
 }
 

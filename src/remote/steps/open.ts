@@ -16,14 +16,14 @@ export const SERVER_TOOLS = ['tar', 'mkdir', 'ln', 'mv', 'rm', 'cp'];
 const PRINT_STATE = `
 ${READ_CURRENT}
 ${say('current $cur')}
-for d in "$RELEASES"/*; do
-  [ -d "$d" ] || continue
-  id=\${d##*/}
-  bad=0; [ -e "$d/BAD_RELEASE" ] && bad=1
-  rev=; [ -f "$d/REVISION" ] && IFS= read -r rev < "$d/REVISION"  # a builtin: no fork per release
-  ${say('release $id $bad $rev')}
-done
 ${PREVIOUS}
+for d in "$RELEASES"/*; do
+  id=\${d##*/}
+  if ! isrelease "$d"; then { [ -e "$d" ] || [ -L "$d" ]; } && foreign "$id"; continue; fi
+  bad=0; [ -e "$d/BAD_RELEASE" ] && bad=1
+  rev=; IFS= read -r rev < "$d/REVISION"  # a builtin: no fork per release
+  printf '%s\\n' "${MARK} release $id $bad $rev"
+done
 pc=\${cur#releases/}; case $pc in '') previous '' ;; ${ID_PATTERN}) previous "$pc" ;; *) prev= ;; esac
 [ -z "$prev" ] || ${say('previous $prev')}
 avail=$(df -Pk "$R" 2>/dev/null | { read -r _; read -r _ _ _ a _; echo "$a"; })
@@ -123,6 +123,8 @@ export interface ParsedState {
   lock: Omit<LockAnswer, 'unlocked'>;
   current?: string;
   releases: { id: string; bad: boolean; revision?: string }[];
+  /** entries of releases/ that are no release (previous.ts IS_RELEASE): ignored, only reported */
+  foreign: string[];
   /** the previous release of `current`, as the server computes it (previous.ts) */
   previous?: string;
   availableKb?: number;
@@ -138,7 +140,14 @@ export interface ParsedState {
 
 /** the state before a host's first `open` answered */
 export function emptyState(): ParsedState {
-  return { lock: { status: 'none' }, releases: [], missingTools: [], noLayout: false };
+  return { lock: { status: 'none' }, releases: [], foreign: [], missingTools: [], noLayout: false };
+}
+
+/** one line naming what `releases/` holds besides releases (undefined when nothing) */
+export function foreignNote(foreign: string[]): string | undefined {
+  if (!foreign.length) return undefined;
+  const shown = foreign.slice(0, 10).map((n) => JSON.stringify(n)).join(', ');
+  return `ignored in releases/ (not a release: no 14-digit id, not a directory, or no REVISION): ${shown}${foreign.length > 10 ? ` and ${foreign.length - 10} more` : ''}`;
 }
 
 export function parseState(stdout: string): ParsedState {
@@ -154,6 +163,9 @@ export function parseState(stdout: string): ParsedState {
       }
       case 'release':
         s.releases.push({ id: words[0], bad: words[1] === '1', revision: words.slice(2).join(' ') || undefined });
+        break;
+      case 'foreign':
+        s.foreign.push(arg);
         break;
       case 'df':
         s.availableKb = /^\d+$/.test(arg) ? Number(arg) : undefined;

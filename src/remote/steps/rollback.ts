@@ -65,10 +65,10 @@ export function rollbackScript(o: RollbackStepOptions): Cmd {
     // taking the lock here, anything unusual is left to the usual path, which names it
     o.lockInfo !== undefined ? `case $cur in ${ID_PATTERN}) ;; *) fallback current ;; esac` : '',
     `to=`,
-    `if [ -n "$WANT" ]; then`,
-    `  [ -d "$RELEASES/$WANT" ] || fallback unknown; [ "$WANT" = "$cur" ] && fallback current; to=$WANT`,
-    `else`,
     PREVIOUS,
+    `if [ -n "$WANT" ]; then`,
+    `  isrelease "$RELEASES/$WANT" || fallback unknown; [ "$WANT" = "$cur" ] && fallback current; to=$WANT`,
+    `else`,
     `  previous "$cur"; to=$prev`,
     `  [ -n "$to" ] || fallback noprevious`,
     `fi`,

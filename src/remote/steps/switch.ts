@@ -8,6 +8,7 @@ import { layout } from '../layout.js';
 import { assertReleaseId } from '../release-id.js';
 import { baseVars, type Vars } from './common.js';
 import { hookLines, parseHookFailure, type HookFailure } from './hooks.js';
+import { IS_RELEASE } from './previous.js';
 import { OURS } from './lock.js';
 
 /**
@@ -45,7 +46,8 @@ export function switchScript(o: {
   const body: string[] = [
     OURS,
     `ours || { echo "${MARK} failed the deploy lock is no longer held by this run" >&2; exit 1; }`,
-    `[ -d "$RELEASES/$ID" ] || { echo "${MARK} failed release $ID does not exist" >&2; exit 1; }`,
+    IS_RELEASE,
+    `isrelease "$RELEASES/$ID" || { echo "${MARK} failed release $ID does not exist (or is no release: not a directory, or no REVISION)" >&2; exit 1; }`,
     o.clearBad ? `rm -f "$RELEASES/$ID/BAD_RELEASE"` : '',
     ...atomicSwitchLines('"$TARGET"', '$ID'),
     ...hookLines(o.hooks, o.hookEnv, vars, o.phase, '"$CURRENT"', ':', o.hooksTimeoutMs),
