@@ -10,3 +10,10 @@ declare module 'ssh2/lib/agent.js' {
 declare module 'ssh2/lib/protocol/keyParser.js' {
   export const parseKey: typeof import('ssh2').utils.parseKey;
 }
+declare module 'ssh2/lib/protocol/Protocol.js' {
+  const Protocol: { prototype: Record<string, unknown> };
+  export = Protocol;
+}
+declare module 'ssh2/lib/protocol/utils.js' {
+  export function sendPacket(proto: unknown, packet: Buffer, bypass?: boolean): boolean;
+}

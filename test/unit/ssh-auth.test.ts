@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, ParsedKey } from 'ssh2';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AuthPlan, clearKeyCache } from '../../src/transport/ssh/auth.js';
 import type { SshHostSettings } from '../../src/transport/ssh/ssh-config.js';
 
@@ -26,7 +27,7 @@ function generate(passphrase?: string): { private: string; public: string } {
 }
 const key = (file: string, passphrase?: string) => {
   const k = generate(passphrase);
-  writeFileSync(path.join(ssh, file), k.private);
+  writeFileSync(path.join(ssh, file), k.private, { mode: 0o600 });
   writeFileSync(path.join(ssh, `${file}.pub`), k.public);
   return path.join(ssh, file);
 };
@@ -34,10 +35,27 @@ const idEd = key('id_ed25519');
 const idRsa = key('id_rsa'); // any key type will do for the order
 const work = key('work');
 const locked = key('locked', 'open sesame');
+// an encrypted key in OpenSSH's format without a .pub beside it: its public half is in the file
+const lockedNoPub = key('locked-nopub');
 const agentSock = path.join(home, 'agent.sock');
-writeFileSync(agentSock, ''); // only its existence is checked before ssh2 gets it
+const names = [idEd, idRsa, work, locked, lockedNoPub];
+const blobs = names.map((f) => (ssh2.utils.parseKey(readFileSync(`${f}.pub`)) as ParsedKey).getPublicSSH());
+const nameOf = (blob: Buffer) => path.basename(names[blobs.findIndex((b) => b.equals(blob))] ?? '?');
+let agent: ReturnType<typeof spawn> | undefined;
 
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+beforeAll(async () => {
+  // a real ssh-agent holding id_rsa, then work, then locked-nopub (added before it was encrypted)
+  agent = spawn('ssh-agent', ['-D', '-a', agentSock], { stdio: 'ignore' });
+  for (let i = 0; i < 200 && !existsSync(agentSock); i++) await new Promise((r) => setTimeout(r, 10));
+  execFileSync('ssh-add', ['-q', idRsa, work, lockedNoPub], { env: { ...process.env, SSH_AUTH_SOCK: agentSock }, stdio: 'ignore' });
+  execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'secret', '-f', lockedNoPub], { stdio: 'ignore' });
+  unlinkSync(`${lockedNoPub}.pub`);
+});
+
+afterAll(() => {
+  agent?.kill();
+  rmSync(home, { recursive: true, force: true });
+});
 afterEach(() => clearKeyCache());
 
 function settings(over: Partial<SshHostSettings> = {}): SshHostSettings {
@@ -48,6 +66,9 @@ function settings(over: Partial<SshHostSettings> = {}): SshHostSettings {
     port: 22,
     identityFiles: [],
     identitiesOnly: false,
+    certificateFiles: [],
+    batchMode: false,
+    compression: false,
     userKnownHostsFiles: [],
     globalKnownHostsFiles: [],
     strictHostKeyChecking: 'yes',
@@ -64,16 +85,12 @@ async function offers(plan: AuthPlan): Promise<string[]> {
       plan.handler(i === 0 ? (null as never) : ['publickey'], false, (x) => resolve(x as AnyAuthMethod | false));
     });
     if (m === false) return out;
-    // the agent offered is ssh2's own for the socket (wrapped to note the key that logs in), or one filtered by IdentitiesOnly
-    if (m.type === 'agent') out.push(`agent:${typeof m.agent === 'string' ? m.agent : ((m.agent as { socketPath?: string }).socketPath ?? 'filtered')}`);
-    else if (m.type === 'publickey') {
-      const k = m.key as ParsedKey;
-      const match = [idEd, idRsa, work, locked].find((f) => {
-        const pub = ssh2.utils.parseKey(readFileSync(`${f}.pub`)) as ParsedKey;
-        return pub.getPublicSSH().equals(k.getPublicSSH());
-      });
-      out.push(path.basename(match ?? '?'));
-    } else out.push(m.type);
+    // the agent method offers the agent's keys in the order the plan chose
+    if (m.type === 'agent') {
+      const keys = await new Promise<ParsedKey[]>((resolve) => (m.agent as ssh2.BaseAgent).getIdentities((_e, k) => resolve((k ?? []) as ParsedKey[])));
+      out.push(`agent:${keys.map((k) => nameOf(k.getPublicSSH())).join(',')}`);
+    } else if (m.type === 'publickey') out.push(nameOf((m.key as ParsedKey).getPublicSSH()));
+    else out.push(m.type);
   }
   throw new Error('handler never gave up');
 }
@@ -85,20 +102,27 @@ describe('AuthPlan order', () => {
     else process.env.SSH_AUTH_SOCK = saved;
   });
 
-  it('agent, then IdentityFile, then default keys (ssh order)', async () => {
+  it('agent keys matching IdentityFile first, then the other agent keys, then files the agent lacks; no default keys', async () => {
     process.env.SSH_AUTH_SOCK = agentSock;
-    const plan = new AuthPlan({ settings: settings({ identityFiles: [work] }), interactive: false, home });
-    expect(await offers(plan)).toEqual([`agent:${agentSock}`, 'work', 'id_ed25519', 'id_rsa']);
-    expect(plan.summary()).toBe('tried ssh-agent, ~/.ssh/work, ~/.ssh/id_ed25519, ~/.ssh/id_rsa');
+    const plan = new AuthPlan({ settings: settings({ identityFiles: [work, idEd] }), interactive: false, home });
+    expect(await offers(plan)).toEqual(['agent:work,id_rsa,locked-nopub', 'id_ed25519']);
+    expect(plan.summary()).toBe('tried ssh-agent (3 keys), ~/.ssh/id_ed25519');
   });
 
-  it('IdentitiesOnly: only the configured keys, and the agent filtered to them', async () => {
+  it('IdentitiesOnly: only the configured keys, a key the agent holds is not offered twice', async () => {
     process.env.SSH_AUTH_SOCK = agentSock;
     const plan = new AuthPlan({ settings: settings({ identityFiles: [work], identitiesOnly: true }), interactive: false, home });
-    expect(await offers(plan)).toEqual(['agent:filtered', 'work']);
+    expect(await offers(plan)).toEqual(['agent:work']);
   });
 
-  it('IdentityAgent none, no SSH_AUTH_SOCK: keys only; missing agent socket is reported', async () => {
+  it('an encrypted key without .pub: its public half comes from the key file, so the agent copy is used', async () => {
+    process.env.SSH_AUTH_SOCK = agentSock;
+    const plan = new AuthPlan({ settings: settings({ identityFiles: [lockedNoPub], identitiesOnly: true }), interactive: false, home });
+    expect(await offers(plan)).toEqual(['agent:locked-nopub']);
+    expect(plan.summary()).not.toMatch(/load it into ssh-agent/);
+  });
+
+  it('no IdentityFile: the default keys; IdentityAgent none or a missing socket: keys only', async () => {
     process.env.SSH_AUTH_SOCK = agentSock;
     expect(await offers(new AuthPlan({ settings: settings({ identityAgent: 'none' }), interactive: false, home }))).toEqual(['id_ed25519', 'id_rsa']);
     process.env.SSH_AUTH_SOCK = path.join(home, 'gone.sock');
@@ -151,7 +175,7 @@ describe('AuthPlan order', () => {
   it('an explicit identity file that does not exist is named', async () => {
     delete process.env.SSH_AUTH_SOCK;
     const plan = new AuthPlan({ settings: settings({ identityFiles: [path.join(ssh, 'missing')] }), interactive: false, home });
-    expect(await offers(plan)).toEqual(['id_ed25519', 'id_rsa']);
+    expect(await offers(plan)).toEqual([]);
     expect(plan.summary()).toMatch(/skipped ~\/\.ssh\/missing \(not found\)/);
   });
 });

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { expandTilde, inlineIncludes, parseJumpSpec, resolveSshHost } from '../../src/transport/ssh/ssh-config.js';
+import { expandTilde, parseJumpSpec, resolveSshHost } from '../../src/transport/ssh/ssh-config.js';
 
 const home = '/home/alice';
 const src = (userConfigText: string) => ({ home, userConfigText, systemConfigFile: null });
@@ -119,9 +119,21 @@ describe('Include', () => {
     expect(resolveSshHost('inc-b', {}, { home: dir, userConfigText: text, systemConfigFile: null }).port).toBe(2201);
   });
 
-  it('re-opens the enclosing Host block after an include', () => {
-    const out = inlineIncludes('Host x\n  Include config.d/a.conf\n  Port 1\n', path.join(dir, '.ssh'), dir);
-    expect(out.trim().split('\n').map((l) => l.trim())).toEqual(['Host x', 'Host inc-a', 'HostName 10.1.1.1', '', 'Host x', 'Port 1']);
+  it('an Include inside a Host block applies only to that host; the block goes on after it', () => {
+    const text = 'Host x\n  Include config.d/a.conf\n  Port 1\nHost inc-a\n  User other\n';
+    // for x: the included `Host inc-a` does not match, and `Port 1` still belongs to `Host x`
+    expect(resolveSshHost('x', {}, { home: dir, userConfigText: text, systemConfigFile: null })).toMatchObject({ hostName: 'x', port: 1 });
+    // for inc-a: the include is never read (its block is for x), so only the later block applies
+    expect(resolveSshHost('inc-a', {}, { home: dir, userConfigText: text, systemConfigFile: null })).toMatchObject({ hostName: 'inc-a', user: 'other', port: 22 });
+  });
+
+  it('globs in directory parts and absolute paths, in sorted order', () => {
+    mkdirSync(path.join(dir, 'conf', 'p1'), { recursive: true });
+    mkdirSync(path.join(dir, 'conf', 'p2'), { recursive: true });
+    writeFileSync(path.join(dir, 'conf', 'p1', 'x.conf'), 'Host g\n  Port 1001\n');
+    writeFileSync(path.join(dir, 'conf', 'p2', 'x.conf'), 'Host g\n  Port 1002\n  User two\n');
+    const text = `Include ${dir}/conf/p*/x.conf\n`;
+    expect(resolveSshHost('g', {}, { home: dir, userConfigText: text, systemConfigFile: null })).toMatchObject({ port: 1001, user: 'two' });
   });
 
   it('reads ~/.ssh/config from $HOME by default', () => {

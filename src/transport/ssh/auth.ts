@@ -1,8 +1,13 @@
 /**
- * Step 4 of connecting (connect.ts): client authentication, in ssh's order: the ssh-agent,
- * then each IdentityFile from ssh config (or the host's explicit `identity_file`), then the
- * default keys `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`. Implemented as an ssh2 `authHandler` that offers
- * one method at a time and records what it tried and skipped, so a failure can say why.
+ * Step 4 of connecting (connect.ts): client authentication, in ssh's order (sshconnect2.c
+ * pubkey_prepare): certificates whose key the agent holds; the agent's keys matching an
+ * IdentityFile (or the host's explicit `identity_file`) first, then its other keys unless
+ * IdentitiesOnly; then each IdentityFile the agent does not hold, each preceded by its certificates
+ * (CertificateFile, `<file>-cert.pub`). The default keys `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`
+ * stand in when no IdentityFile is configured. An encrypted key's public half is read from its
+ * file (key-files.ts), so the agent copy of it is found without the passphrase.
+ * Implemented as an ssh2 `authHandler` that offers one method at a time and records what it
+ * tried and skipped, so a failure can say why.
  *
  * Encrypted keys ask for their passphrase only when `interactive` (a TTY); otherwise they are
  * skipped with a reason. Decrypted keys are cached per process, and prompts are serialized, so a
@@ -10,6 +15,9 @@
  */
 import { agentSigner, parsedKeySigner, type Signer } from './signer.js';
 import { existsSync, readFileSync } from 'node:fs';
+import { ConfigError } from '../../errors.js';
+import { certificateKey } from './cert-auth.js';
+import { isSecurityKeyType, keyFileType, publicBlobOf, readCertificate, type UserCertificate } from './key-files.js';
 import path from 'node:path';
 import type { AnyAuthMethod, AuthHandlerMiddleware, AuthenticationType, BaseAgent as BaseAgentType, ParsedKey } from 'ssh2';
 import { tilde, type SshHostSettings } from './ssh-config.js';
@@ -60,39 +68,22 @@ function parse(data: Buffer, passphrase?: string): ParsedKey | Error {
   return Array.isArray(k) ? k[0] : k;
 }
 
-function publicBlobOf(file: string): Buffer | undefined {
-  for (const f of [`${file}.pub`, file]) {
-    try {
-      const k = parse(readFileSync(f));
-      if (!(k instanceof Error)) return k.getPublicSSH();
-    } catch {
-      /* missing or unreadable */
-    }
-  }
-  return undefined;
-}
-
-/** An agent that only offers the keys named by IdentityFile (ssh's `IdentitiesOnly yes`). */
-function filteredAgent(inner: BaseAgentType, allowed: Buffer[]): BaseAgentType {
-  class Filtered extends BaseAgent {
+/** An agent offering exactly `keys`, in that order (ssh's order: keys named by IdentityFile first). */
+function orderedAgent(inner: BaseAgentType, keys: ParsedKey[]): BaseAgentType {
+  class Ordered extends BaseAgent {
     getIdentities(cb: (err: Error | undefined, keys?: ParsedKey[]) => void): void {
-      inner.getIdentities((err, keys) => {
-        if (err) return cb(err);
-        cb(undefined, (keys ?? []).filter((k) => allowed.some((b) => b.equals((k as ParsedKey).getPublicSSH()))) as ParsedKey[]);
-      });
+      cb(undefined, keys);
     }
     sign(pubKey: ParsedKey | Buffer | string, data: Buffer, options: object | ((err?: Error, sig?: Buffer) => void), cb?: (err?: Error, sig?: Buffer) => void): void {
       (inner.sign as (...a: unknown[]) => void)(pubKey, data, options, cb);
     }
   }
-  return new Filtered() as unknown as BaseAgentType;
+  return new Ordered() as unknown as BaseAgentType;
 }
 
 /** An agent wrapper noting the key each signature is asked for: the last one is the key that logged in. */
 function recordingAgent(inner: BaseAgentType, onSign: (pub: Buffer) => void): BaseAgentType {
   class Recording extends BaseAgent {
-    /** the agent's socket when it is ssh2's own (unfiltered) agent, as ssh2's OpenSSHAgent names it */
-    readonly socketPath = (inner as { socketPath?: string }).socketPath;
     getIdentities(cb: (err: Error | undefined, keys?: ParsedKey[]) => void): void {
       inner.getIdentities(cb as never);
     }
@@ -105,38 +96,97 @@ function recordingAgent(inner: BaseAgentType, onSign: (pub: Buffer) => void): Ba
   return new Recording() as unknown as BaseAgentType;
 }
 
-type Candidate = { kind: 'agent'; socket: string } | { kind: 'file'; file: string; explicit: boolean };
+function agentIdentities(socket: string): Promise<ParsedKey[]> {
+  return new Promise((resolve, reject) => {
+    createAgent(socket).getIdentities((err, keys) => (err ? reject(err) : resolve((keys ?? []) as ParsedKey[])));
+  });
+}
+
+type Candidate =
+  | { kind: 'agent'; socket: string; keys: ParsedKey[] }
+  | { kind: 'cert'; cert: UserCertificate; keyFile?: string; agent?: { socket: string; key: ParsedKey } }
+  | { kind: 'file'; file: string; explicit: boolean };
 
 export class AuthPlan {
   /** one short entry per method tried or skipped, for the error message */
   readonly tried: string[] = [];
   readonly skipped: string[] = [];
-  private readonly queue: Candidate[] = [];
-  /** the method offered last: once the server accepts, the key the connection authenticated with */
-  private last?: { kind: 'file'; key: ParsedKey } | { kind: 'agent'; socket: string; pub?: Buffer };
+  private queue?: Candidate[];
+  /** the signer of the method offered last: once the server accepts, the key that logged in */
+  private last?: () => Signer | undefined;
+  private readonly socket?: string;
+  private readonly files: { file: string; explicit: boolean }[] = [];
 
   /** a signer with the key that authenticated (valid once the connection is ready) */
   signer(): Signer | undefined {
-    const l = this.last;
-    if (!l) return undefined;
-    if (l.kind === 'file') return parsedKeySigner(l.key);
-    return l.pub ? agentSigner(l.socket, l.pub) : undefined;
+    return this.last?.();
   }
 
   constructor(private readonly o: AuthOptions) {
     const s = o.settings;
-    const socket = s.identityAgent === 'none' ? undefined : (s.identityAgent ?? process.env.SSH_AUTH_SOCK);
-    if (socket) this.queue.push({ kind: 'agent', socket });
-    const files: Candidate[] = s.identityFiles.map((file) => ({ kind: 'file', file, explicit: true }));
-    if (!s.identitiesOnly || s.identityFiles.length === 0) {
-      for (const n of DEFAULT_KEY_NAMES) files.push({ kind: 'file', file: path.join(o.home, '.ssh', n), explicit: false });
-    }
-    const seen = new Set<string>();
+    this.socket = s.identityAgent === 'none' ? undefined : (s.identityAgent ?? process.env.SSH_AUTH_SOCK);
+    // as ssh: the default keys only when no IdentityFile is configured
+    const files = s.identityFiles.length ? s.identityFiles.map((file) => ({ file, explicit: true })) : DEFAULT_KEY_NAMES.map((n) => ({ file: path.join(o.home, '.ssh', n), explicit: false }));
     for (const f of files) {
-      if (f.kind !== 'file' || seen.has(f.file)) continue;
-      seen.add(f.file);
-      this.queue.push(f);
+      if (this.files.some((x) => x.file === f.file)) continue;
+      const type = f.explicit ? keyFileType(f.file) : undefined;
+      if (type && isSecurityKeyType(type)) {
+        throw new ConfigError(`IdentityFile ${tilde(f.file, o.home)} is a FIDO security key (${type}), which the built-in SSH client cannot use; use \`ssh_client: openssh\` (the system ssh) for this host`);
+      }
+      this.files.push(f);
     }
+  }
+
+  /** ssh's order (sshconnect2.c pubkey_prepare), once the agent's keys are known */
+  private async prepare(): Promise<Candidate[]> {
+    const s = this.o.settings;
+    const queue: Candidate[] = [];
+    let agentKeys: ParsedKey[] = [];
+    if (this.socket) {
+      if (!existsSync(this.socket)) this.skipped.push(`ssh-agent (socket ${this.socket} does not exist)`);
+      else {
+        try {
+          agentKeys = await agentIdentities(this.socket);
+        } catch (e) {
+          this.skipped.push(`ssh-agent (${(e as Error).message})`);
+        }
+      }
+    }
+    const sk = agentKeys.filter((k) => isSecurityKeyType(k.type));
+    if (sk.length) this.skipped.push(`${sk.length} FIDO security key(s) in ssh-agent (not supported by the built-in client)`);
+    agentKeys = agentKeys.filter((k) => !isSecurityKeyType(k.type));
+    const fileBlobs = new Map(this.files.map((f) => [f.file, publicBlobOf(f.file)]));
+    const certs: UserCertificate[] = [];
+    for (const file of [...s.certificateFiles, ...this.files.map((f) => `${f.file}-cert.pub`)]) {
+      const c = readCertificate(file);
+      if (c && !certs.some((x) => x.blob.equals(c.blob))) certs.push(c);
+      else if (!c && s.certificateFiles.includes(file)) this.skipped.push(`${tilde(file, this.o.home)} (not found or not a user certificate)`);
+    }
+    const inAgent = (blob: Buffer | undefined) => (blob ? agentKeys.find((k) => k.getPublicSSH().equals(blob)) : undefined);
+    const wanted = [...fileBlobs.values(), ...certs.map((c) => c.publicKey)].filter((b): b is Buffer => !!b);
+    const preferred = agentKeys.filter((k) => wanted.some((b) => b.equals(k.getPublicSSH())));
+    const rest = s.identitiesOnly ? [] : agentKeys.filter((k) => !preferred.includes(k));
+    const done = new Set<UserCertificate>();
+    for (const c of certs) {
+      const key = inAgent(c.publicKey);
+      if (key && this.socket) {
+        queue.push({ kind: 'cert', cert: c, agent: { socket: this.socket, key } });
+        done.add(c);
+      }
+    }
+    if (this.socket && preferred.length + rest.length) queue.push({ kind: 'agent', socket: this.socket, keys: [...preferred, ...rest] });
+    else if (this.socket && agentKeys.length) this.skipped.push('ssh-agent (no key matching IdentityFile, and IdentitiesOnly yes)');
+    for (const f of this.files) {
+      const blob = fileBlobs.get(f.file);
+      for (const c of certs) {
+        if (done.has(c) || !blob || !c.publicKey.equals(blob)) continue;
+        queue.push({ kind: 'cert', cert: c, keyFile: f.file });
+        done.add(c);
+      }
+      if (!inAgent(blob)) queue.push({ kind: 'file', ...f });
+    }
+    for (const c of certs) if (!done.has(c)) this.skipped.push(`${tilde(c.file, this.o.home)} (no private key for it: not in ssh-agent, no IdentityFile)`);
+    return queue;
   }
 
   /** One line: what was tried and what was skipped, and why. */
@@ -164,29 +214,38 @@ export class AuthPlan {
 
   private async nextMethod(): Promise<AnyAuthMethod | undefined> {
     const username = this.o.settings.user;
+    this.queue ??= await this.prepare();
     for (;;) {
       const c = this.queue.shift();
       if (!c) return undefined;
       if (c.kind === 'agent') {
-        if (!existsSync(c.socket)) {
-          this.skipped.push(`ssh-agent (socket ${c.socket} does not exist)`);
-          continue;
-        }
-        this.tried.push('ssh-agent');
-        let agent: BaseAgentType = createAgent(c.socket);
-        if (this.o.settings.identitiesOnly && this.o.settings.identityFiles.length) {
-          const allowed = this.o.settings.identityFiles.map(publicBlobOf).filter((b): b is Buffer => !!b);
-          agent = filteredAgent(agent, allowed);
-        }
-        const last = { kind: 'agent' as const, socket: c.socket, pub: undefined as Buffer | undefined };
-        this.last = last;
-        agent = recordingAgent(agent, (pub) => (last.pub = pub));
+        this.tried.push(c.keys.length > 1 ? `ssh-agent (${c.keys.length} keys)` : 'ssh-agent');
+        const pub: { blob?: Buffer } = {};
+        const socket = c.socket;
+        this.last = () => (pub.blob ? agentSigner(socket, pub.blob) : undefined);
+        const agent = recordingAgent(orderedAgent(createAgent(socket), c.keys), (b) => (pub.blob = b));
         return { type: 'agent', username, agent } as AnyAuthMethod;
+      }
+      if (c.kind === 'cert') {
+        let signer: Signer;
+        let base: ParsedKey;
+        if (c.agent) {
+          signer = agentSigner(c.agent.socket, c.cert.publicKey);
+          base = c.agent.key;
+        } else {
+          const k = await this.loadKey(c.keyFile!, true);
+          if (!k) continue;
+          signer = parsedKeySigner(k);
+          base = k;
+        }
+        this.tried.push(`${tilde(c.cert.file, this.o.home)}${c.agent ? ' (key in ssh-agent)' : ''}`);
+        this.last = () => signer;
+        return { type: 'publickey', username, key: certificateKey(base, c.cert, signer) } as AnyAuthMethod;
       }
       const key = await this.loadKey(c.file, c.explicit);
       if (key) {
         this.tried.push(tilde(c.file, this.o.home));
-        this.last = { kind: 'file', key };
+        this.last = () => parsedKeySigner(key);
         return { type: 'publickey', username, key } as AnyAuthMethod;
       }
     }
@@ -216,7 +275,7 @@ export class AuthPlan {
       this.skipped.push(`${shown} (unsupported or invalid key: ${k.message})`);
       return undefined;
     }
-    if (!this.o.interactive) {
+    if (!this.o.interactive || this.o.settings.batchMode) {
       this.skipped.push(`${shown} (encrypted, and there is no terminal to ask for its passphrase; load it into ssh-agent)`);
       return undefined;
     }

@@ -2,7 +2,8 @@
  * Open an SSH connection the way `ssh` would, in one straight line (connectSsh, at the end):
  *   1. resolve the host's settings once: ~/.ssh/config and its jump hosts (ssh-config.ts)
  *   2. dial: take the TCP connection opened early (predial.ts), or let ssh2 dial; a host behind
- *      jump hosts is reached through a channel of the previous hop's connection
+ *      jump hosts is reached through a channel of the previous hop's connection, one with a
+ *      ProxyCommand through that command's stdin/stdout (proxy-command.ts)
  *   3. handshake, refusing unknown, changed or revoked host keys (host-key.ts)
  *   4. authenticate: agent, IdentityFile(s), default keys (auth.ts)
  *   5. the transport over the target's connection (ssh-transport.ts)
@@ -18,6 +19,7 @@ import { AuthPlan, type PassphrasePrompt } from './auth.js';
 import { hostKeyCheck } from './host-key.js';
 import { homeDir, hostLabel, resolveRoute, type Hop, type SshConfigSource, type SshHostSettings } from './ssh-config.js';
 import { takeEarly, type EarlySocket } from './predial.js';
+import { ProxyCommandStream } from './proxy-command.js';
 import { SshTransport } from './ssh-transport.js';
 import { Client } from './ssh2-lib.js';
 
@@ -64,6 +66,7 @@ function isAuthStepError(e: Error & { level?: string }): boolean {
 const authSigners = new WeakMap<ClientType, () => Signer | undefined>();
 
 function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Duplex): Promise<ClientType> {
+  const proxy = sock instanceof ProxyCommandStream ? sock : undefined;
   const s = hop.settings;
   const home = homeDir();
   const label = hostLabel(s);
@@ -139,6 +142,10 @@ function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Dup
         authFailure = e.message;
         return fail(new ConnectionError(`cannot log in to ${label}: permission denied; ${plan.summary()}`, { cause: e, host: hostId }));
       }
+      if (proxy && !hostKeyChecked) {
+        void proxy.settled().then((why) => fail(new ConnectionError(`cannot connect to ${label}: ${why ?? e.message}`, { cause: e, host: hostId })));
+        return;
+      }
       if (e.level === 'client-socket' || e.code) {
         return fail(new ConnectionError(`cannot connect to ${label}: ${socketReason(e as NodeJS.ErrnoException, s)}`, { cause: e, host: hostId }));
       }
@@ -148,6 +155,10 @@ function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Dup
     client.on('close', () => {
       if (done) return;
       if (failure) return fail(failure);
+      if (proxy && !hostKeyChecked) {
+        void proxy.settled().then((why) => fail(new ConnectionError(`cannot connect to ${label}: ${why ?? 'ProxyCommand closed the connection before the SSH handshake'}`, { host: hostId })));
+        return;
+      }
       fail(
         new ConnectionError(
           `cannot connect to ${label}: connection closed by the remote host ${hostKeyChecked ? 'during authentication' : 'before the handshake'}${authFailure ? ` (${authFailure})` : ''}`,
@@ -166,9 +177,14 @@ function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Dup
       keepaliveCountMax: s.serverAliveCountMax ?? opts.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT_MAX,
       hostVerifier: verify,
       authHandler: plan.handler,
+      ...(s.addressFamily === 'inet' ? { forceIPv4: true } : s.addressFamily === 'inet6' ? { forceIPv6: true } : {}),
+      ...(s.bindAddress ? { localAddress: s.bindAddress } : {}),
+      // ForwardAgent: every command the host runs can use the local agent (git clone in a hook)
+      ...(s.forwardAgent ? { agent: s.forwardAgent, agentForward: true } : {}),
       algorithms: {
         // curve25519 first: fast everywhere; ssh2's defaults otherwise
         kex: { remove: 'curve25519-sha256', prepend: 'curve25519-sha256' } as unknown as NonNullable<ConnectConfig['algorithms']>['kex'],
+        ...(s.compression ? { compress: ['zlib@openssh.com', 'zlib', 'none'] as NonNullable<ConnectConfig['algorithms']>['compress'] } : {}),
         ...(preferred.length ? { serverHostKey: { remove: preferred, prepend: preferred } as unknown as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } : {}),
       },
       ...(sock ? { sock: sock as unknown as ConnectConfig['sock'] } : {}),
@@ -221,8 +237,13 @@ export async function connectSsh(host: ResolvedHost, opts: ConnectSshOptions): P
     route = opts.early?.route ?? resolveRoute(host, opts.configSource ?? {});
     for (const [i, hop] of route.entries()) {
       // 2. the socket: the early one (only ever opened for a direct host), a channel through the
-      // previous hop, or none (ssh2 dials)
-      const sock = i === 0 ? takeEarly(opts.early) : await forwardOut(clients[i - 1], hostLabel(route[i - 1].settings), hop.settings, host.id);
+      // previous hop, the ProxyCommand's stdio, or none (ssh2 dials)
+      const sock =
+        i > 0
+          ? await forwardOut(clients[i - 1], hostLabel(route[i - 1].settings), hop.settings, host.id)
+          : hop.settings.proxyCommand !== undefined
+            ? new ProxyCommandStream(hop.settings.proxyCommand)
+            : takeEarly(opts.early);
       // 3 + 4. handshake, host key, authentication
       clients.push(await handshake(hop, opts, host.id, sock));
     }

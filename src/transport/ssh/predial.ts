@@ -4,7 +4,7 @@
  * side of accepting a connection (sshd forks and re-executes itself) then overlaps our own
  * start-up instead of following it. ssh2 speaks SSH over the socket once it is ready.
  *
- * Only for hosts reached directly (no ProxyJump). A socket that failed or closed in the meantime
+ * Only for hosts reached directly (no ProxyJump, no ProxyCommand). A socket that failed or closed in the meantime
  * is dropped and ssh2 dials afresh, so every connection error reads exactly as without this.
  */
 import net from 'node:net';
@@ -28,7 +28,13 @@ export function predial(host: ResolvedHost, source: SshConfigSource = {}): Early
   }
   if (route.length !== 1) return undefined;
   const { settings } = route[0];
-  const socket = net.connect({ host: settings.hostName, port: settings.port });
+  if (settings.proxyCommand !== undefined) return undefined;
+  const socket = net.connect({
+    host: settings.hostName,
+    port: settings.port,
+    ...(settings.addressFamily ? { family: settings.addressFamily === 'inet' ? 4 : 6 } : {}),
+    ...(settings.bindAddress ? { localAddress: settings.bindAddress } : {}),
+  });
   const early: EarlySocket = { socket, route, failed: false };
   // no one else listens yet: without this an early refusal would be an uncaught 'error'
   socket.on('error', () => {

@@ -1,21 +1,21 @@
 /**
  * Step 1 of connecting (connect.ts): what `ssh` would use for a host, resolved once. Its settings
- * come from `~/.ssh/config` (then `/etc/ssh/ssh_config`) computed with the `ssh-config` package,
- * first value wins, then the explicit values from ee-deploy.yaml on top; `resolveRoute` adds the
- * jump hosts in front of it, each resolved the same way.
+ * come from `~/.ssh/config` (then `/etc/ssh/ssh_config`), evaluated as OpenSSH does
+ * (ssh-config-file.ts: Host, Match, Include, first value wins), then the explicit values from
+ * ee-deploy.yaml on top; `resolveRoute` adds the jump hosts in front of it, each resolved the same
+ * way. What each keyword does here is listed in ssh-keywords.ts; a value the built-in client
+ * cannot follow stops with an error naming the keyword and its file:line.
  * `~` and `%d` follow `$HOME` read at call time (as OpenSSH does), so tests can point it elsewhere.
- *
- * Supported: HostName, User, Port, IdentityFile (repeatable), IdentitiesOnly, IdentityAgent,
- * ProxyJump, UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlias, StrictHostKeyChecking,
- * HashKnownHosts, ConnectTimeout, ServerAliveInterval, ServerAliveCountMax, Include (inlined;
- * `*`/`?` in the last path component). `Match exec` is not evaluated (never runs commands).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import SSHConfig from 'ssh-config';
 import type { ResolvedHost } from '../../config/resolve.js';
 import { ConfigError, ConnectionError } from '../../errors.js';
+import { evaluateConfig, type Obtained, type Options } from './ssh-config-file.js';
+import { refusal } from './ssh-keywords.js';
+import { expandEnv, expandTokens, localUser, TOKENS, type TokenContext } from './ssh-tokens.js';
 
 export type StrictHostKeyChecking = 'yes' | 'no' | 'accept-new' | 'ask';
 
@@ -29,10 +29,14 @@ export interface SshHostSettings {
   /** absolute paths, in order: the explicit identity file, or every IdentityFile from ssh config */
   identityFiles: string[];
   identitiesOnly: boolean;
+  /** CertificateFile values (absolute paths), in order */
+  certificateFiles: string[];
   /** IdentityAgent: a socket path, `none`, or undefined for $SSH_AUTH_SOCK */
   identityAgent?: string;
   /** ProxyJump spec (`[user@]host[:port][,...]`), absent when none */
   proxyJump?: string;
+  /** ProxyCommand with its tokens expanded, absent when none (never together with proxyJump) */
+  proxyCommand?: string;
   userKnownHostsFiles: string[];
   globalKnownHostsFiles: string[];
   hostKeyAlias?: string;
@@ -41,6 +45,16 @@ export interface SshHostSettings {
   connectTimeoutMs?: number;
   serverAliveIntervalMs?: number;
   serverAliveCountMax?: number;
+  /** AddressFamily inet / inet6 (any: absent) */
+  addressFamily?: 'inet' | 'inet6';
+  /** BindAddress: the local address to connect from */
+  bindAddress?: string;
+  /** BatchMode yes: never ask for a passphrase */
+  batchMode: boolean;
+  /** Compression yes */
+  compression: boolean;
+  /** ForwardAgent: the agent socket to forward to the host's commands */
+  forwardAgent?: string;
 }
 
 /** Values from ee-deploy.yaml: each one wins over ssh config. */
@@ -65,14 +79,6 @@ export function homeDir(): string {
   return process.env.HOME || os.homedir();
 }
 
-function localUser(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return process.env.USER || process.env.LOGNAME || 'root';
-  }
-}
-
 /** `/home/me/.ssh/x` -> `~/.ssh/x`, for messages */
 export function tilde(p: string, home: string): string {
   return home && (p === home || p.startsWith(home + path.sep)) ? `~${p.slice(home.length)}` : p;
@@ -85,58 +91,7 @@ export function expandTilde(p: string, home = homeDir()): string {
   return p;
 }
 
-interface TokenContext {
-  home: string;
-  host: string;
-  original: string;
-  port: number;
-  remoteUser: string;
-}
-
-/** ssh_config TOKENS: %% %d %h %n %p %r %u %i %l %L. */
-export function expandTokens(value: string, ctx: TokenContext): string {
-  return value.replace(/%(.)/g, (all, t: string) => {
-    switch (t) {
-      case '%':
-        return '%';
-      case 'd':
-        return ctx.home;
-      case 'h':
-        return ctx.host;
-      case 'n':
-        return ctx.original;
-      case 'p':
-        return String(ctx.port);
-      case 'r':
-        return ctx.remoteUser;
-      case 'u':
-        return localUser();
-      case 'i':
-        return String(process.getuid?.() ?? 0);
-      case 'l':
-        return os.hostname();
-      case 'L':
-        return os.hostname().split('.')[0];
-      default:
-        return all;
-    }
-  });
-}
-
-function globLast(pattern: string): string[] {
-  const dir = path.dirname(pattern);
-  const base = path.basename(pattern);
-  if (!/[*?]/.test(base)) return [pattern];
-  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-  try {
-    return readdirSync(dir)
-      .filter((f) => re.test(f) && !f.startsWith('.'))
-      .sort()
-      .map((f) => path.join(dir, f));
-  } catch {
-    return [];
-  }
-}
+export { expandTokens } from './ssh-tokens.js';
 
 function readText(file: string): string | undefined {
   try {
@@ -146,86 +101,59 @@ function readText(file: string): string | undefined {
   }
 }
 
-const SECTION = /^\s*(host|match)(\s|=)/i;
-const INCLUDE = /^\s*include(?:\s+|\s*=\s*)(.+?)\s*$/i;
+const at = (o: Obtained) => `${o.file}:${o.line}`;
 
-/**
- * Inline `Include` directives. Inside a Host block the block's header is repeated after the
- * included text, so the rest of the block keeps applying to the same hosts; at top level, what
- * follows an include that opened sections applies to every host again (`Host *`).
- */
-export function inlineIncludes(text: string, baseDir: string, home: string, depth = 0): string {
-  if (depth > 16) throw new ConfigError('ssh config: Include nested too deeply');
-  const out: string[] = [];
-  let header: string | undefined;
-  for (const line of text.split(/\r?\n/)) {
-    const inc = INCLUDE.exec(line);
-    if (!inc) {
-      if (SECTION.test(line)) header = line.trim();
-      out.push(line);
-      continue;
-    }
-    let opened = false;
-    for (const word of inc[1].match(/"[^"]*"|\S+/g) ?? []) {
-      const p0 = expandTilde(word.replace(/^"|"$/g, ''), home);
-      const p = path.isAbsolute(p0) ? p0 : path.join(baseDir, p0);
-      for (const file of globLast(p)) {
-        const sub = readText(file);
-        if (sub === undefined) continue;
-        const expanded = inlineIncludes(sub, baseDir, home, depth + 1);
-        if (expanded.split(/\r?\n/).some((l) => SECTION.test(l))) opened = true;
-        out.push(expanded);
-      }
-    }
-    if (opened) out.push(header ?? 'Host *');
-  }
-  return out.join('\n');
-}
-
-type Computed = Record<string, string | string[]>;
-
-function first(v: string | string[] | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  return Array.isArray(v) ? v[0] : v;
-}
-function all(v: string | string[] | undefined): string[] {
-  if (v === undefined) return [];
-  return Array.isArray(v) ? v : v.split(/\s+/).filter(Boolean);
-}
 function yes(v: string | undefined): boolean | undefined {
   if (v === undefined) return undefined;
   return /^(yes|true|on)$/i.test(v);
 }
-function positiveInt(v: string | undefined, what: string, file: string): number | undefined {
+function positiveInt(o: Obtained | undefined, what: string): number | undefined {
+  const v = o?.args[0];
   if (v === undefined || /^none$/i.test(v)) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${what} "${v}" is not a number`, file);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${what} "${v}" is not a number`, at(o!));
   return n;
 }
 
-function loadConfigText(source: SshConfigSource, home: string): { text: string; file: string } {
-  const userFile = source.userConfigFile ?? path.join(home, '.ssh', 'config');
-  const userText = source.userConfigText ?? readText(userFile) ?? '';
-  let text = inlineIncludes(userText, path.join(home, '.ssh'), home);
-  const sys = source.systemConfigFile === undefined ? '/etc/ssh/ssh_config' : source.systemConfigFile;
-  if (sys) {
-    const sysText = readText(sys);
-    // system-wide values come after the user's: the user's first value wins, as in ssh
-    if (sysText !== undefined) text += `\nHost *\n${inlineIncludes(sysText, path.dirname(sys), home)}`;
-  }
-  return { text, file: source.userConfigText !== undefined ? 'ssh config' : userFile };
+/** Runs a `Match exec` command through the user's shell, as ssh does: exit status 0 = match. */
+function runMatchExec(command: string): boolean {
+  const r = spawnSync(process.env.SHELL || '/bin/sh', ['-c', command], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return r.status === 0;
 }
 
-function compute(name: string, user: string | undefined, source: SshConfigSource, home: string): { c: Computed; file: string } {
-  const { text, file } = loadConfigText(source, home);
-  let parsed: SSHConfig;
-  try {
-    parsed = SSHConfig.parse(text);
-  } catch (e) {
-    throw new ConfigError(`cannot parse ssh config: ${(e as Error).message}`, file);
+function evaluate(name: string, user: string | undefined, source: SshConfigSource, home: string): Options {
+  const userFile = source.userConfigFile ?? path.join(home, '.ssh', 'config');
+  const files: { name: string; text: string; baseDir: string; system: boolean }[] = [];
+  const userText = source.userConfigText ?? readText(userFile);
+  if (userText !== undefined) {
+    files.push({ name: source.userConfigText !== undefined ? 'ssh config' : tilde(userFile, home), text: userText, baseDir: path.join(home, '.ssh'), system: false });
   }
-  const c = parsed.compute(user !== undefined ? { Host: name, User: user } : { Host: name }, { ignoreCase: true, matchExec: false });
-  return { c, file };
+  const sys = source.systemConfigFile === undefined ? '/etc/ssh/ssh_config' : source.systemConfigFile;
+  const sysText = sys ? readText(sys) : undefined;
+  if (sys && sysText !== undefined) files.push({ name: sys, text: sysText, baseDir: path.dirname(sys), system: true });
+  const local = localUser();
+  return evaluateConfig(
+    { files, home },
+    {
+      originalHost: name,
+      localUser: local,
+      ...(user !== undefined ? { user } : {}),
+      exec: runMatchExec,
+      expand: (command, sofar) => {
+        const hn = sofar.get('hostname')?.[0]?.args[0];
+        const host = (hn ? expandTokens(hn, { home, host: name, original: name, port: 22, remoteUser: local }, 'HostName', TOKENS.hostName) : name).toLowerCase();
+        const portText = sofar.get('port')?.[0]?.args[0];
+        const ctx: TokenContext = {
+          home,
+          host,
+          original: name,
+          port: portText && /^\d+$/.test(portText) ? Number(portText) : 22,
+          remoteUser: user ?? sofar.get('user')?.[0]?.args[0] ?? local,
+        };
+        return expandTokens(command, ctx, 'Match exec', TOKENS.matchExec);
+      },
+    },
+  );
 }
 
 const STRICT: Record<string, StrictHostKeyChecking> = {
@@ -239,40 +167,79 @@ const STRICT: Record<string, StrictHostKeyChecking> = {
   ask: 'ask',
 };
 
+/** ProxyCommand or ProxyJump, whichever was obtained first (as in ssh); `none` disables both. */
+function proxyOf(opts: Options, overrides: SshHostOverrides): { jump?: string; command?: Obtained } {
+  if (overrides.jump !== undefined) return /^none$/i.test(overrides.jump.trim()) ? {} : { jump: overrides.jump.trim() };
+  const pc = opts.get('proxycommand')?.[0];
+  const pj = opts.get('proxyjump')?.[0];
+  const firstOne = !pc ? pj : !pj ? pc : pc.seq < pj.seq ? pc : pj;
+  if (!firstOne || /^none$/i.test(firstOne.raw.trim())) return {};
+  if (firstOne === pj) return { jump: pj.raw.replace(/\s+#.*$/, '').trim() };
+  return { command: pc };
+}
+
 /** Resolve one host the way `ssh <name>` would, with ee-deploy's explicit values on top. */
 export function resolveSshHost(name: string, overrides: SshHostOverrides = {}, source: SshConfigSource = {}): SshHostSettings {
   const home = source.home ?? homeDir();
-  const { c, file } = compute(name, overrides.user, source, home);
-  const port = overrides.port ?? positiveInt(first(c.port), 'Port', file) ?? 22;
-  const user = overrides.user ?? first(c.user) ?? localUser();
-  const hostName0 = first(c.hostname);
-  const hostName = (hostName0 ? expandTokens(hostName0, { home, host: name, original: name, port, remoteUser: user }) : name).toLowerCase();
-  const ctx: TokenContext = { home, host: hostName, original: name, port, remoteUser: user };
-  const pathValue = (p: string) => {
-    const expanded = expandTilde(expandTokens(p, ctx), home);
-    return path.resolve(expanded);
+  const opts = evaluate(name, overrides.user, source, home);
+  for (const [keyword, values] of opts) {
+    const why = refusal(keyword, values[0]);
+    if (why) throw new ConfigError(why, at(values[0]));
+  }
+  const one = (k: string) => opts.get(k)?.[0];
+  const arg = (k: string) => one(k)?.args[0];
+  const port = overrides.port ?? positiveInt(one('port'), 'Port') ?? 22;
+  const user = overrides.user ?? arg('user') ?? localUser();
+  const hostName0 = one('hostname');
+  const hostName = (
+    hostName0 ? expandTokens(hostName0.args[0], { home, host: name, original: name, port, remoteUser: user }, 'HostName', TOKENS.hostName, at(hostName0)) : name
+  ).toLowerCase();
+  const hostKeyAlias = arg('hostkeyalias');
+  const proxy = proxyOf(opts, overrides);
+  const ctx: TokenContext = {
+    home,
+    host: hostName,
+    original: name,
+    port,
+    remoteUser: user,
+    ...(hostKeyAlias ? { hostKeyAlias } : {}),
+    ...(proxy.jump ? { jump: proxy.jump } : {}),
   };
+  const pathValue = (p: string, keyword: string, o?: Obtained) => path.resolve(expandTilde(expandEnv(expandTokens(p, ctx, keyword, TOKENS.all, o && at(o)), keyword, o && at(o)), home));
+  const paths = (k: string, keyword: string) => (opts.get(k) ?? []).flatMap((o) => o.args.map((a) => pathValue(a, keyword, o)));
 
-  const identityFiles = overrides.identityFile !== undefined ? [pathValue(overrides.identityFile)] : all(c.identityfile).map(pathValue);
+  const identityFiles = overrides.identityFile !== undefined ? [pathValue(overrides.identityFile, 'identity_file')] : paths('identityfile', 'IdentityFile');
+  const certificateFiles = paths('certificatefile', 'CertificateFile');
+  const proxyCommand = proxy.command
+    ? expandTokens(proxy.command.raw, { ...ctx, home }, 'ProxyCommand', TOKENS.proxyCommand, at(proxy.command))
+    : undefined;
 
-  let proxyJump = overrides.jump ?? first(c.proxyjump);
-  if (proxyJump !== undefined && /^none$/i.test(proxyJump.trim())) proxyJump = undefined;
-
-  const strictRaw = (first(c.stricthostkeychecking) ?? 'yes').toLowerCase();
+  const strictRaw = (arg('stricthostkeychecking') ?? 'yes').toLowerCase();
   const strict = STRICT[strictRaw];
-  if (!strict) throw new ConfigError(`StrictHostKeyChecking "${strictRaw}" is not one of yes, no, accept-new, ask`, file);
+  if (!strict) throw new ConfigError(`StrictHostKeyChecking "${strictRaw}" is not one of yes, no, accept-new, ask`, at(one('stricthostkeychecking')!));
 
-  const userKnown = all(c.userknownhostsfile);
-  const globalKnown = all(c.globalknownhostsfile);
-  const connectTimeout = positiveInt(first(c.connecttimeout), 'ConnectTimeout', file);
-  const aliveInterval = positiveInt(first(c.serveraliveinterval), 'ServerAliveInterval', file);
-  const aliveCount = positiveInt(first(c.serveralivecountmax), 'ServerAliveCountMax', file);
-  const identityAgent = first(c.identityagent);
-  let agent: string | undefined;
-  if (identityAgent === undefined || /^\$?\{?SSH_AUTH_SOCK\}?$/.test(identityAgent)) agent = undefined;
-  else if (/^none$/i.test(identityAgent)) agent = 'none';
-  else agent = pathValue(identityAgent.replace(/\$\{(\w+)\}/g, (_m, n: string) => process.env[n] ?? ''));
-  const hostKeyAlias = first(c.hostkeyalias);
+  const userKnown = one('userknownhostsfile')?.args ?? [];
+  const globalKnown = one('globalknownhostsfile')?.args ?? [];
+  const connectTimeout = positiveInt(one('connecttimeout'), 'ConnectTimeout');
+  const aliveInterval = positiveInt(one('serveraliveinterval'), 'ServerAliveInterval');
+  const aliveCount = positiveInt(one('serveralivecountmax'), 'ServerAliveCountMax');
+  const agentSocket = (v: string | undefined, keyword: string): string | undefined => {
+    if (v === undefined || /^\$?\{?SSH_AUTH_SOCK\}?$/.test(v)) return undefined;
+    if (/^none$/i.test(v)) return 'none';
+    const env = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(v);
+    if (env) return process.env[env[1]] ? path.resolve(process.env[env[1]]!) : 'none';
+    return pathValue(v, keyword, one(keyword.toLowerCase()));
+  };
+  const agent = agentSocket(arg('identityagent'), 'IdentityAgent');
+  const family = (arg('addressfamily') ?? 'any').toLowerCase();
+  if (!['any', 'inet', 'inet6'].includes(family)) throw new ConfigError(`AddressFamily "${family}" is not one of any, inet, inet6`, at(one('addressfamily')!));
+  const bind = arg('bindaddress');
+  const fwd = arg('forwardagent');
+  let forwardAgent: string | undefined;
+  if (fwd !== undefined && !/^(no|false)$/i.test(fwd)) {
+    const sock = yes(fwd) ? (agent ?? process.env.SSH_AUTH_SOCK) : agentSocket(fwd, 'ForwardAgent');
+    if (sock && sock !== 'none') forwardAgent = sock;
+  }
 
   return {
     alias: name,
@@ -280,17 +247,24 @@ export function resolveSshHost(name: string, overrides: SshHostOverrides = {}, s
     user,
     port,
     identityFiles,
-    identitiesOnly: yes(first(c.identitiesonly)) ?? false,
+    identitiesOnly: yes(arg('identitiesonly')) ?? false,
+    certificateFiles,
     ...(agent !== undefined ? { identityAgent: agent } : {}),
-    ...(proxyJump !== undefined ? { proxyJump: proxyJump.trim() } : {}),
-    userKnownHostsFiles: (userKnown.length ? userKnown : ['~/.ssh/known_hosts', '~/.ssh/known_hosts2']).filter((f) => f !== 'none').map(pathValue),
-    globalKnownHostsFiles: (globalKnown.length ? globalKnown : ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']).filter((f) => f !== 'none').map(pathValue),
+    ...(proxy.jump !== undefined ? { proxyJump: proxy.jump } : {}),
+    ...(proxyCommand !== undefined ? { proxyCommand } : {}),
+    userKnownHostsFiles: (userKnown.length ? userKnown : ['~/.ssh/known_hosts', '~/.ssh/known_hosts2']).filter((f) => f !== 'none').map((f) => pathValue(f, 'UserKnownHostsFile')),
+    globalKnownHostsFiles: (globalKnown.length ? globalKnown : ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']).filter((f) => f !== 'none').map((f) => pathValue(f, 'GlobalKnownHostsFile')),
     ...(hostKeyAlias ? { hostKeyAlias: hostKeyAlias.toLowerCase() } : {}),
     strictHostKeyChecking: strict,
-    hashKnownHosts: yes(first(c.hashknownhosts)) ?? false,
+    hashKnownHosts: yes(arg('hashknownhosts')) ?? false,
     ...(connectTimeout ? { connectTimeoutMs: connectTimeout * 1000 } : {}),
     ...(aliveInterval !== undefined ? { serverAliveIntervalMs: aliveInterval * 1000 } : {}),
     ...(aliveCount !== undefined ? { serverAliveCountMax: aliveCount } : {}),
+    ...(family !== 'any' ? { addressFamily: family as 'inet' | 'inet6' } : {}),
+    ...(bind ? { bindAddress: bind } : {}),
+    batchMode: yes(arg('batchmode')) ?? false,
+    compression: yes(arg('compression')) ?? false,
+    ...(forwardAgent ? { forwardAgent } : {}),
   };
 }
 

@@ -1,0 +1,130 @@
+/** ssh_config evaluation as OpenSSH does it: Host negation, Match criteria, first value wins, refused keywords. */
+import os from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { resolveSshHost } from '../../src/transport/ssh/ssh-config.js';
+import { splitArgs, splitLine } from '../../src/transport/ssh/ssh-config-file.js';
+
+const home = '/home/alice';
+const src = (userConfigText: string) => ({ home, userConfigText, systemConfigFile: null });
+const resolve = (name: string, text: string, over = {}) => resolveSshHost(name, over, src(text));
+const me = os.userInfo().username;
+
+describe('lines', () => {
+  it.each([
+    ['Port 22', { keyword: 'Port', raw: '22' }],
+    ['  Port=22', { keyword: 'Port', raw: '22' }],
+    ['Port = 22 ', { keyword: 'Port', raw: '22' }],
+    ['# comment', undefined],
+    ['', undefined],
+  ])('%j', (line, want) => expect(splitLine(line)).toEqual(want));
+  it.each([
+    ['a b', ['a', 'b']],
+    ['"a b" c', ['a b', 'c']],
+    ["'x y'", ['x y']],
+    ['a # comment', ['a']],
+    ['a\\ b', ['a b']],
+  ])('%j', (text, want) => expect(splitArgs(text)).toEqual(want));
+});
+
+describe('Host', () => {
+  it('a matching negated pattern vetoes the block', () => {
+    const text = 'Host *.example.com !bastion.example.com\n  ProxyJump bastion.example.com\n';
+    expect(resolve('web.example.com', text).proxyJump).toBe('bastion.example.com');
+    expect(resolve('bastion.example.com', text).proxyJump).toBeUndefined();
+  });
+  it('patterns are case-insensitive; the first value wins', () => {
+    expect(resolve('WEB1', 'Host web?\n  User a\nHost *\n  User b\n').user).toBe('a');
+  });
+});
+
+describe('Match', () => {
+  it('host compares HostName so far (with %h); originalhost the name asked for', () => {
+    const text = 'Host short\n  HostName %h.corp.example\nMatch host *.corp.example\n  User corp\nMatch originalhost short\n  Port 2200\n';
+    expect(resolve('short', text)).toMatchObject({ hostName: 'short.corp.example', user: 'corp', port: 2200 });
+    expect(resolve('other', text)).toMatchObject({ user: me, port: 22 });
+  });
+  it('user (the ee-deploy.yaml user wins over User), localuser, negation, all', () => {
+    const text = `Match user deploy\n  Port 1\nMatch localuser ${me}\n  IdentityFile ~/.ssh/mine\nMatch !user deploy\n  Port 2\nMatch all\n  HostKeyAlias shared\n`;
+    expect(resolve('h', text, { user: 'deploy' })).toMatchObject({ port: 1, identityFiles: ['/home/alice/.ssh/mine'], hostKeyAlias: 'shared' });
+    expect(resolve('h', text)).toMatchObject({ port: 2 });
+    expect(resolve('h', 'Host h\n  User deploy\nMatch user deploy\n  Port 3\n').port).toBe(3);
+  });
+  it('exec runs through the shell with tokens; exit 0 = match; not run once the line is false', () => {
+    const text = 'Match exec "test %h = inside && test %n = inside"\n  Port 10\nMatch host nomatch exec "exit 0"\n  Port 11\nMatch !exec "exit 1"\n  User execuser\n';
+    expect(resolve('inside', text)).toMatchObject({ port: 10, user: 'execuser' });
+    expect(resolve('outside', text)).toMatchObject({ port: 22 });
+  });
+  it('final: a second pass where final/canonical match, values of the first pass still win', () => {
+    const text = 'Host x\n  HostName real.example\nMatch final host real.example\n  Port 4000\n  User first\nMatch !final\n  User early\n';
+    expect(resolve('x', text)).toMatchObject({ port: 4000, user: 'early' });
+    expect(resolve('x', 'Match canonical\n  Port 5\n').port).toBe(22);
+  });
+  it('unknown criteria are refused by name', () => {
+    expect(() => resolve('x', 'Match localnetwork 10.0.0.0/8\n  Port 5\n')).toThrow(/Match localnetwork is not supported by the built-in SSH client \(use `ssh_client: openssh`\)/);
+    expect(() => resolve('x', 'Match all host x\n')).toThrow(ConfigError);
+  });
+  it('tagged', () => {
+    expect(resolve('x', 'Tag prod\nMatch tagged prod\n  Port 7\n').port).toBe(7);
+  });
+});
+
+describe('ProxyCommand and ProxyJump', () => {
+  it('ProxyCommand tokens %h %p %r %n %%', () => {
+    const s = resolve('alias', 'Host alias\n  HostName Real.Host\n  Port 2222\n  User bob\n  ProxyCommand relay --to %h:%p --as %r --asked %n 100%%\n');
+    expect(s.proxyCommand).toBe('relay --to real.host:2222 --as bob --asked alias 100%');
+    expect(s.proxyJump).toBeUndefined();
+  });
+  it('an unknown token is an error naming ProxyCommand', () => {
+    expect(() => resolve('x', 'ProxyCommand nc %h %z\n')).toThrow(/ssh config:1: ProxyCommand: unknown token %z/);
+  });
+  it('whichever of ProxyCommand and ProxyJump comes first wins; none disables both', () => {
+    expect(resolve('x', 'Host x\n  ProxyJump gw\nHost *\n  ProxyCommand nc %h %p\n')).toMatchObject({ proxyJump: 'gw' });
+    expect(resolve('x', 'Host x\n  ProxyCommand nc %h %p\nHost *\n  ProxyJump gw\n')).toMatchObject({ proxyCommand: 'nc x 22' });
+    const none = resolve('x', 'Host x\n  ProxyCommand none\nHost *\n  ProxyJump gw\n');
+    expect(none.proxyJump ?? none.proxyCommand).toBeUndefined();
+    // ee-deploy.yaml `jump` is like `ssh -J`: it wins over the config's ProxyCommand
+    expect(resolve('x', 'ProxyCommand nc %h %p\n', { jump: 'gw2' })).toMatchObject({ proxyJump: 'gw2' });
+  });
+});
+
+describe('keywords', () => {
+  it.each([
+    ['ProxyUseFdpass yes', /ProxyUseFdpass yes is not supported by the built-in SSH client; use `ssh_client: openssh`/],
+    ['KnownHostsCommand /bin/kh %H', /KnownHostsCommand is not supported/],
+    ['GSSAPIAuthentication yes', /GSSAPIAuthentication yes \(Kerberos\)/],
+    ['PKCS11Provider /usr/lib/opensc-pkcs11.so', /PKCS11Provider/],
+    ['SecurityKeyProvider /usr/lib/sk.so', /SecurityKeyProvider/],
+    ['CanonicalizeHostname yes', /CanonicalizeHostname yes/],
+    ['BindInterface eth0', /BindInterface/],
+    ['KexAlgorithms +diffie-hellman-group1-sha1', /KexAlgorithms: algorithm lists/],
+    ['PreferredAuthentications password', /PreferredAuthentications password/],
+    ['ConnectionAttempts 3', /ConnectionAttempts 3/],
+  ])('%s is refused by name, with file:line', (line, re) => {
+    expect(() => resolve('x', `Host x\n  ${line}\n`)).toThrow(re);
+    expect(() => resolve('x', `Host x\n  ${line}\n`)).toThrow(/^ssh config:2: /);
+  });
+  it('a refused value in a block that does not apply is fine', () => {
+    expect(resolve('y', 'Host x\n  ProxyUseFdpass yes\n').port).toBe(22);
+  });
+  it('values that change nothing are fine: no, none, default', () => {
+    expect(() => resolve('x', 'ProxyUseFdpass no\nGSSAPIAuthentication no\nPKCS11Provider none\nCanonicalizeHostname no\nConnectionAttempts 1\nControlMaster auto\nForwardX11 yes\nSendEnv LANG\n')).not.toThrow();
+  });
+  it("the system-wide file's GSSAPIAuthentication yes (Debian's default) is not refused", () => {
+    const s = resolveSshHost('x', {}, { home, userConfigText: '', systemConfigFile: '/etc/ssh/ssh_config' });
+    expect(s.hostName).toBe('x');
+  });
+  it('an unknown keyword is an error unless IgnoreUnknown names it', () => {
+    expect(() => resolve('x', 'Host other\n  Frobnicate yes\n')).toThrow(/ssh config:2: unknown ssh_config keyword Frobnicate/);
+    expect(resolve('x', 'IgnoreUnknown UseKeychain,Frob*\nFrobnicate yes\n').port).toBe(22);
+  });
+  it('honoured extras: AddressFamily, BindAddress, BatchMode, Compression, ForwardAgent, CertificateFile', () => {
+    const s = resolve('x', 'AddressFamily inet\nBindAddress 127.0.0.2\nBatchMode yes\nCompression yes\nForwardAgent /tmp/agent.sock\nCertificateFile ~/.ssh/%r-cert.pub\nUser deploy\n');
+    expect(s).toMatchObject({ addressFamily: 'inet', bindAddress: '127.0.0.2', batchMode: true, compression: true, forwardAgent: '/tmp/agent.sock', certificateFiles: ['/home/alice/.ssh/deploy-cert.pub'] });
+  });
+  it('${VAR} in paths; an unset one is an error', () => {
+    process.env.EE_TEST_KEYDIR = '/keys';
+    expect(resolve('x', 'IdentityFile ${EE_TEST_KEYDIR}/id\n').identityFiles).toEqual(['/keys/id']);
+    expect(() => resolve('x', 'IdentityFile ${EE_TEST_UNSET_VAR}/id\n')).toThrow(/EE_TEST_UNSET_VAR is not set/);
+  });
+});
