@@ -1,0 +1,302 @@
+/**
+ * ~/.ssh/config as OpenSSH reads it, against real OpenSSH servers (test/helpers/sshd.ts) and a
+ * real ssh-agent: ProxyCommand and its tokens, ProxyJump chains and which of the two wins,
+ * HostKeyAlias with hashed known_hosts, CertificateFile, the agent's key order, the public half of
+ * an encrypted key, Include + Match, and keywords refused by name.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, ConnectionError, ExitCode, HostKeyError } from '../../src/errors.js';
+import { Cmd } from '../../src/remote/shell.js';
+import { clearKeyCache, connectSsh, type SshTransport } from '../../src/transport/ssh/index.js';
+import { cli, newProject, releases, server } from '../helpers/deploy-env.js';
+import { startSshd, type SshdFixture } from '../helpers/sshd.js';
+
+const run = promisify(execFile);
+const c = (text: string) => new Cmd(text, text);
+
+const BASTION = 0;
+const BASTION2 = 1;
+const TARGET = 2;
+const CERT = 3; // trusts the test CA
+const ALIASED = 4; // known only under a HostKeyAlias, hashed
+
+let f: SshdFixture;
+let restoreHome: () => void;
+let work: string;
+let caPub: string;
+let relayLog: string;
+const opened: SshTransport[] = [];
+const agents: ChildProcess[] = [];
+
+async function keygen(file: string, passphrase = ''): Promise<string> {
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-C', path.basename(file), '-f', file]);
+  return readFileSync(`${file}.pub`, 'utf8').trim();
+}
+
+async function startAgent(name: string): Promise<string> {
+  const sock = path.join(work, `${name}.sock`);
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  agents.push(agent);
+  for (let i = 0; i < 300 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
+  return sock;
+}
+
+async function agentAdd(sock: string, ...files: string[]): Promise<void> {
+  for (const file of files) await run('ssh-add', ['-q', file], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+}
+
+async function open(alias: string): Promise<SshTransport> {
+  const t = await connectSsh({ name: alias, id: alias, local: false, path: 'x', roles: [], tags: [] }, { interactive: false, connectTimeoutMs: 8000 });
+  opened.push(t);
+  return t;
+}
+
+async function failure(p: Promise<unknown>): Promise<Error & { exitCode?: number }> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err as Error,
+  );
+  expect(e).toBeInstanceOf(Error);
+  return e!;
+}
+
+/** a Host block logging in to server i with the fixture's key, plus `extra` lines */
+function block(name: string, i: number, extra: string[] = [], hostName = '127.0.0.1'): string {
+  return [`Host ${name}`, `  HostName ${hostName}`, `  Port ${f.servers[i].port}`, `  User ${f.user}`, `  IdentityFile ${f.clientKey}`, `  IdentitiesOnly yes`, ...extra.map((l) => `  ${l}`)].join('\n');
+}
+
+beforeAll(async () => {
+  work = await import('node:fs/promises').then((fs) => fs.mkdtemp(path.join(os.tmpdir(), 'ee-sshfid-')));
+  await keygen(path.join(work, 'ca'));
+  caPub = path.join(work, 'ca.pub');
+  f = await startSshd({
+    passphrase: 'agent only',
+    servers: [server('bastion'), server('bastion2'), server('target'), server('certhost', { sshdConfig: `TrustedUserCAKeys ${caPub}` }), server('aliased', { knownHosts: 'omit' })],
+  });
+  restoreHome = f.useHome();
+  relayLog = path.join(work, 'relay.log');
+  // a ProxyCommand that logs the tokens it got and relays to 127.0.0.1:<port>: the HostName it is
+  // given does not resolve, so only the proxy can have made the connection
+  const relay = path.join(work, 'relay.mjs');
+  writeFileSync(
+    relay,
+    `import net from 'node:net'; import fs from 'node:fs';
+const [log, host, port, user, orig] = process.argv.slice(2);
+fs.appendFileSync(log, JSON.stringify({ host, port, user, orig }) + '\\n');
+const s = net.connect({ host: '127.0.0.1', port: Number(port) });
+process.stdin.pipe(s); s.pipe(process.stdout);
+s.on('close', () => process.exit(0)); s.on('error', (e) => { console.error('relay: ' + e.message); process.exit(1); });
+`,
+  );
+  const relayCmd = `${process.execPath} ${relay} ${relayLog} %h %p %r %n`;
+  const sshW = `ssh -F ${f.sshConfig} -o BatchMode=yes -o UserKnownHostsFile=${f.knownHosts} -W %h:%p bastion`;
+  // HostKeyAlias: the aliased server is known only as `web-alias`, in a hashed known_hosts file
+  const aliasKnown = path.join(work, 'known_hosts_alias');
+  writeFileSync(aliasKnown, `web-alias ${f.servers[ALIASED].hostKeyPublic}\n`);
+  await run('ssh-keygen', ['-q', '-H', '-f', aliasKnown]);
+  // the relayed host is known under its HostName, as ssh checks it with a ProxyCommand
+  appendFileSync(f.knownHosts, `[target.invalid]:${f.servers[TARGET].port} ${f.servers[TARGET].hostKeyPublic}\n`);
+
+  const blocks = [
+    block('relayed', TARGET, [`ProxyCommand ${relayCmd}`], 'Target.Invalid'),
+    block('via-ssh-w', TARGET, [`ProxyCommand ${sshW}`]),
+    block('proxy-fails', TARGET, [`ProxyCommand sh -c 'echo "relay: no route to gateway" >&2; exit 7'`], 'target.invalid'),
+    block('proxy-none', TARGET, ['ProxyCommand none']),
+    block('jump-first', TARGET, ['ProxyJump bastion']),
+    block('command-first', TARGET, [`ProxyCommand ${relayCmd}`], 'target.invalid'),
+    'Host jump-first command-first proxy-none\n  ProxyCommand sh -c "exit 9"\n  ProxyJump nowhere.invalid',
+    block('chain', TARGET, ['ProxyJump bastion,bastion2']),
+    block('by-alias', ALIASED, ['HostKeyAlias web-alias', `UserKnownHostsFile ${aliasKnown}`]),
+    block('by-wrong-alias', ALIASED, ['HostKeyAlias other-alias', `UserKnownHostsFile ${aliasKnown}`]),
+    block('fdpass', TARGET, ['ProxyUseFdpass yes']),
+  ];
+  const base = readFileSync(f.sshConfig, 'utf8');
+  writeFileSync(f.sshConfig, `Include conf.d/*.conf\n\n${base}\n${blocks.join('\n\n')}\n`);
+  mkdirSync(path.join(f.home, '.ssh', 'conf.d'));
+  writeFileSync(
+    path.join(f.home, '.ssh', 'conf.d', '50-match.conf'),
+    [
+      'Host match-* !match-excluded',
+      `  User ${f.user}`,
+      `  IdentityFile ${f.clientKey}`,
+      `Match originalhost match-* !user ${f.user}`,
+      `  Port 1`,
+      `Match originalhost match-* exec "test -e ${work}/flag.%n"`,
+      '  HostName 127.0.0.1',
+      `  Port ${f.servers[TARGET].port}`,
+      '',
+    ].join('\n'),
+  );
+});
+
+afterEach(() => clearKeyCache());
+
+afterAll(async () => {
+  await Promise.all(opened.map((t) => t.close()));
+  for (const a of agents) a.kill();
+  restoreHome?.();
+  await f?.stopAll();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const relayed = () => (existsSync(relayLog) ? readFileSync(relayLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>) : []);
+
+describe('ProxyCommand', () => {
+  it('runs through the shell with %h %p %r %n, and its stdio is the connection (HostName does not resolve)', async () => {
+    const before = relayed().length;
+    const t = await open('relayed');
+    expect((await t.exec(c('echo via-proxy'))).stdout).toBe('via-proxy\n');
+    expect(relayed().slice(before)).toEqual([{ host: 'target.invalid', port: String(f.servers[TARGET].port), user: f.user, orig: 'relayed' }]);
+    await t.close();
+  });
+
+  it('`ssh -W %h:%p bastion` through a second sshd', async () => {
+    const logins = await f.servers[BASTION].count('Accepted publickey');
+    const t = await open('via-ssh-w');
+    expect((await t.exec(c('echo through-bastion'))).stdout).toBe('through-bastion\n');
+    // the bastion logged the ssh -W login that carried the connection
+    expect(await f.servers[BASTION].count('Accepted publickey')).toBe(logins + 1);
+    await t.close();
+  });
+
+  it('a failing ProxyCommand: exit 3, one line with its status and last stderr line', async () => {
+    const e = await failure(open('proxy-fails'));
+    expect(e).toBeInstanceOf(ConnectionError);
+    expect(e.exitCode).toBe(ExitCode.connection);
+    expect(e.message).toBe(`cannot connect to ${f.user}@target.invalid:${f.servers[TARGET].port} (proxy-fails): ProxyCommand exited with status 7: relay: no route to gateway`);
+  });
+
+  it('ProxyCommand none, first obtained, disables a later ProxyCommand and ProxyJump: direct', async () => {
+    const t = await open('proxy-none');
+    expect((await t.exec(c('echo direct'))).stdout).toBe('direct\n');
+  });
+});
+
+describe('ProxyJump', () => {
+  it('a ProxyJump obtained first wins over a later ProxyCommand', async () => {
+    const logins = await f.servers[BASTION].count('Accepted publickey');
+    const t = await open('jump-first');
+    expect((await t.exec(c('echo jumped'))).stdout).toBe('jumped\n');
+    expect(await f.servers[BASTION].count('Accepted publickey')).toBe(logins + 1);
+  });
+
+  it('a ProxyCommand obtained first wins over a later ProxyJump', async () => {
+    const before = relayed().length;
+    const t = await open('command-first');
+    expect((await t.exec(c('echo relayed'))).stdout).toBe('relayed\n');
+    expect(relayed().slice(before)).toHaveLength(1);
+  });
+
+  it('a chain of two jump hosts', async () => {
+    const [b1, b2] = await Promise.all([f.servers[BASTION].count('Accepted publickey'), f.servers[BASTION2].count('Accepted publickey')]);
+    const t = await open('chain');
+    expect((await t.exec(c('echo chained'))).stdout).toBe('chained\n');
+    expect(await f.servers[BASTION].count('Accepted publickey')).toBe(b1 + 1);
+    expect(await f.servers[BASTION2].count('Accepted publickey')).toBe(b2 + 1);
+  });
+});
+
+describe('host keys', () => {
+  it('HostKeyAlias: the key is looked up under the alias, in a hashed known_hosts', async () => {
+    expect(readFileSync(path.join(work, 'known_hosts_alias'), 'utf8')).toMatch(/^\|1\|/);
+    const t = await open('by-alias');
+    expect((await t.exec(c('echo aliased'))).stdout).toBe('aliased\n');
+    const e = await failure(open('by-wrong-alias'));
+    expect(e).toBeInstanceOf(HostKeyError);
+    expect(e.message).toContain(f.servers[ALIASED].hostKeyFingerprint);
+  });
+});
+
+describe('keys', () => {
+  it('CertificateFile: a user certificate signed by the CA sshd trusts logs in (key file or agent)', async () => {
+    const key = path.join(work, 'certkey');
+    await keygen(key);
+    await run('ssh-keygen', ['-q', '-s', path.join(work, 'ca'), '-I', 'ee-test-cert', '-n', f.user, '-V', '-5m:+1h', `${key}.pub`]);
+    // the key is not in authorized_keys: only the certificate can log in
+    appendFileSync(f.sshConfig, `\n${block('cert-file', CERT, [`CertificateFile ${key}-cert.pub`]).replace(f.clientKey, key)}\n`);
+    const t = await open('cert-file');
+    expect((await t.exec(c('echo cert'))).stdout).toBe('cert\n');
+    expect(await f.servers[CERT].log()).toMatch(/Accepted publickey for \S+ .* ED25519-CERT SHA256:\S+ ID ee-test-cert/);
+    // the same certificate with its private key held by ssh-agent only
+    const sock = await startAgent('cert');
+    await agentAdd(sock, key);
+    const keyless = `${block('cert-agent', CERT, [`CertificateFile ${key}-cert.pub`, `IdentityAgent ${sock}`])}`.replace(`  IdentityFile ${f.clientKey}\n`, '');
+    appendFileSync(f.sshConfig, `\n${keyless}\n`);
+    const before = await f.servers[CERT].count('ED25519-CERT');
+    const t2 = await open('cert-agent');
+    expect((await t2.exec(c('echo cert-agent'))).stdout).toBe('cert-agent\n');
+    expect(await f.servers[CERT].count('ED25519-CERT')).toBe(before + 1);
+  });
+
+  it('agent with 7 other keys: the one matching IdentityFile is offered first (MaxAuthTries 6)', async () => {
+    const sock = await startAgent('many');
+    const others = await Promise.all(Array.from({ length: 7 }, (_, i) => path.join(work, `other${i}`)).map(async (k) => (await keygen(k), k)));
+    await agentAdd(sock, ...others, f.clientKey);
+    appendFileSync(f.sshConfig, `\n${block('crowded', TARGET, ['IdentitiesOnly no', `IdentityAgent ${sock}`])}\n`);
+    const t = await open('crowded');
+    expect((await t.exec(c('echo first-try'))).stdout).toBe('first-try\n');
+  });
+
+  it('an encrypted key with no .pub, loaded in the agent, IdentitiesOnly yes: logs in through the agent', async () => {
+    const key = path.join(work, 'enc-nopub');
+    const pub = await keygen(key);
+    appendFileSync(path.join(f.dir, 'authorized_keys'), `${pub}\n`);
+    const sock = await startAgent('enc');
+    await agentAdd(sock, key);
+    await run('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'not typed', '-f', key]);
+    rmSync(`${key}.pub`);
+    expect(readFileSync(key, 'utf8')).toContain('BEGIN OPENSSH PRIVATE KEY');
+    appendFileSync(f.sshConfig, `\n${block('enc-agent', TARGET, [`IdentityAgent ${sock}`]).replace(f.clientKey, key)}\n`);
+    const t = await open('enc-agent');
+    expect((await t.exec(c('echo unlocked-by-agent'))).stdout).toBe('unlocked-by-agent\n');
+  });
+});
+
+describe('Include and Match', () => {
+  it('Match originalhost + exec (with %n) from an included file; Host negation', async () => {
+    // no flag: the Match does not apply, and `match-a` itself does not resolve
+    const e = await failure(open('match-a'));
+    expect(e).toBeInstanceOf(ConnectionError);
+    expect(e.message).toMatch(/^cannot connect to \S+@match-a:22/);
+    writeFileSync(path.join(work, 'flag.match-a'), '');
+    const t = await open('match-a');
+    expect((await t.exec(c('echo matched'))).stdout).toBe('matched\n');
+    // `!match-excluded` vetoes the block with User: the local user is used, so `Match !user` applies
+    writeFileSync(path.join(work, 'flag.match-excluded'), '');
+    const e2 = await failure(open('match-excluded'));
+    expect(e2.message).toMatch(new RegExp(`^cannot connect to ${os.userInfo().username}@127\\.0\\.0\\.1:1 `));
+  });
+});
+
+describe('refused keywords', () => {
+  it('connect: a ConfigError naming the keyword and its ~/.ssh/config line', async () => {
+    const lines = readFileSync(f.sshConfig, 'utf8').split('\n');
+    const n = lines.findIndex((l) => l.trim() === 'ProxyUseFdpass yes') + 1;
+    const e = await failure(open('fdpass'));
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.message).toBe(`~/.ssh/config:${n}: ProxyUseFdpass yes is not supported by the built-in SSH client; use \`ssh_client: openssh\` (the system ssh) for this host`);
+  });
+});
+
+describe('the CLI', () => {
+  it('deploys through the ProxyCommand; a refused keyword exits 2 with one line', async () => {
+    const root = path.join(work, 'deployed');
+    const before = relayed().length;
+    const p = newProject({ hosts: [{ host: 'relayed', path: root }] });
+    const r = await cli(f.home, p.dir, ['deploy']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(releases(root)).toHaveLength(1);
+    expect(relayed().length).toBeGreaterThan(before);
+    p.write({ hosts: [{ host: 'fdpass', path: root }] });
+    const bad = await cli(f.home, p.dir, ['deploy']);
+    expect(bad.code).toBe(ExitCode.usage);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^error: .*ProxyUseFdpass yes is not supported by the built-in SSH client; use `ssh_client: openssh`/);
+  });
+});
