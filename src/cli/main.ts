@@ -1,8 +1,10 @@
 /** Entry point of the bundle (dist/ee-deploy.mjs) and of the single executable (dist/ee-deploy.cjs). */
 import { CommanderError } from 'commander';
+import { stopQuietlyOnClosedOutput } from './closed-output.js';
 import { buildProgram } from './program.js';
 
 async function main(): Promise<void> {
+  stopQuietlyOnClosedOutput();
   const program = buildProgram();
   // every command, not just the root: a subcommand's parse error (unknown option, missing
   // argument) must be exit 2 too, never commander's own process.exit(1)

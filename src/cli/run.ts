@@ -6,6 +6,7 @@ import { reportToGithub } from '../ci/github.js';
 import { redact, redactDeep } from '../config/secrets.js';
 import { EeError, ExitCode, InterruptedError } from '../errors.js';
 import { oneLine } from '../util/text.js';
+import { whileRunning } from './closed-output.js';
 import { printJson, type GlobalOptions } from './context.js';
 
 export interface CommandContext {
@@ -27,12 +28,15 @@ export async function runCommand(o: GlobalOptions, fn: (ctx: CommandContext) => 
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const unwatch = whileRunning(() => ac.abort(new InterruptedError('interrupted: its output was closed')));
   try {
     const code = await fn({ signal: ac.signal });
-    process.exitCode = ac.signal.aborted ? ExitCode.interrupted : (code ?? 0);
+    // a command that finished despite a closed output pipe keeps its code; one that a signal hit does not
+    process.exitCode = signals > 0 ? ExitCode.interrupted : (code ?? 0);
   } catch (e) {
     process.exitCode = reportError(e, o, ac.signal.aborted);
   } finally {
+    unwatch();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -6,6 +6,7 @@
  */
 import { ExitCode } from '../errors.js';
 import { describeCycle, type CycleResult } from '../pipelines/watcher.js';
+import { whileRunning } from './closed-output.js';
 import type { GlobalOptions } from './context.js';
 import { reportError } from './run.js';
 
@@ -24,12 +25,15 @@ export async function runService(o: GlobalOptions, fn: (signal: AbortSignal) => 
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // nobody reads the log any more: stop as on a first signal
+  const unwatch = whileRunning(() => ac.abort());
   try {
     await fn(ac.signal);
     process.exitCode = 0;
   } catch (e) {
     process.exitCode = reportError(e, o);
   } finally {
+    unwatch();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
