@@ -7,6 +7,9 @@
 //   ... connect to relay.port ...; relay.close()
 //
 //   node bench/relay.mjs --probe [--rtt 40] [--mbit 100]   measures a relay against an echo server
+//   node bench/relay.mjs --serve --targets 2222,2223 [--rtt 40] [--mbit 100]
+//       one relay per target port, in this process (apart from the benchmark's own timing);
+//       prints {"ports":[...]} once listening, then a stats line per "stats" line on stdin
 //
 // Model: a chunk that arrives at t is released at max(t + RTT/2, previous release + its own
 // serialisation time at the capped rate): a one-way delay plus a bottleneck link, the two things
@@ -145,11 +148,25 @@ export async function probeRelay(o = {}) {
   }
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()) && process.argv.includes('--probe')) {
-  const arg = (n, d) => {
-    const i = process.argv.indexOf(`--${n}`);
-    return i > 0 ? Number(process.argv[i + 1]) : d;
-  };
-  const r = await probeRelay({ rttMs: arg('rtt', 40), mbit: arg('mbit', 100) });
+const main = process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop());
+const arg = (n, d) => {
+  const i = process.argv.indexOf(`--${n}`);
+  return i > 0 ? process.argv[i + 1] : d;
+};
+if (main && process.argv.includes('--probe')) {
+  const r = await probeRelay({ rttMs: Number(arg('rtt', 40)), mbit: Number(arg('mbit', 100)) });
   console.log(`relay measured: rtt ${r.rttMs.toFixed(1)} ms, throughput ${r.mbit.toFixed(1)} Mbit/s`);
+}
+if (main && process.argv.includes('--serve')) {
+  const o = { rttMs: Number(arg('rtt', 40)), mbit: Number(arg('mbit', 100)) };
+  const relays = await Promise.all(arg('targets', '').split(',').filter(Boolean).map((p) => startRelay({ ...o, targetPort: Number(p) })));
+  console.log(JSON.stringify({ ports: relays.map((r) => r.port) }));
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (d) => {
+    if (d.includes('stats')) {
+      const sum = relays.reduce((a, r) => ({ connections: a.connections + r.stats.connections, bytesUp: a.bytesUp + r.stats.bytesUp, bytesDown: a.bytesDown + r.stats.bytesDown }), { connections: 0, bytesUp: 0, bytesDown: 0 });
+      console.log(JSON.stringify(sum));
+    }
+  });
+  process.stdin.on('end', () => process.exit(0));
 }
