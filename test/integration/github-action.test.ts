@@ -6,7 +6,7 @@
  * outputs and `::error::` lines ee-deploy writes under GITHUB_ACTIONS=true.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 /** runs the composite action; returns the job's files and the run step's output */
-function runAction(inputs: Record<string, string>, workspace: string) {
+function runAction(inputs: Record<string, string>, workspace: string, actionPath = REPO) {
   const job = mkdtempSync(path.join(tmp, 'job-'));
   const home = path.join(job, 'home');
   mkdirSync(home);
@@ -68,6 +68,7 @@ function runAction(inputs: Record<string, string>, workspace: string) {
       GITHUB_STEP_SUMMARY: path.join(job, files.GITHUB_STEP_SUMMARY),
       GITHUB_OUTPUT: out,
       GITHUB_ACTOR: 'octocat',
+      GITHUB_ACTION_PATH: actionPath,
       GIT_CEILING_DIRECTORIES: os.tmpdir(),
       NO_COLOR: '1',
       ...extraEnv,
@@ -138,6 +139,21 @@ describe('action.yml', () => {
     // gone, or a zombie left for a container's init to reap
     const state = spawnSync('ps', ['-o', 'stat=', '-p', r.agentPid], { encoding: 'utf8' }).stdout.trim();
     expect(state === '' || state.startsWith('Z'), `agent state ${state}`).toBe(true);
+  });
+
+  it("without binary-url or version: runs the action's own source (its launcher on PATH as ee-deploy), no registry install", () => {
+    // an already built checkout of the action (the step builds one that is not: npm ci + build)
+    const src = mkdtempSync(path.join(tmp, 'action-src-'));
+    mkdirSync(path.join(src, 'bin'));
+    writeFileSync(path.join(src, 'bin', 'ee-deploy.mjs'), readFileSync(path.join(REPO, 'bin', 'ee-deploy.mjs')));
+    chmodSync(path.join(src, 'bin', 'ee-deploy.mjs'), 0o755);
+    symlinkSync(path.dirname(CLI), path.join(src, 'dist'));
+    const ws = workspace();
+    const r = runAction({ command: 'deploy', config: 'deploy.yaml', environment: 'staging' }, ws.dir, src);
+    expect(r.failed, r.stdout).toBeUndefined();
+    expect(r.stdout).not.toMatch(/npm/);
+    expect(r.outputs.status).toBe('success');
+    expect(existsSync(path.join(`${ws.root}-staging`, 'releases', r.outputs.release, 'index.html'))).toBe(true);
   });
 
   it('a failure: exit code kept, an ::error:: line, a summary with the error, no release output', () => {
