@@ -317,12 +317,16 @@ export const configSchema = z
         dir: z.string().min(1).default('.'),
         exclude: z.array(excludePattern).default(['.git', 'node_modules']),
         build: z.string().min(1).optional(),
-        // unchanged files are hard links to the previous release's (upload.ts); false: every
-        // release gets its own copy of every file (a full upload each time)
-        hard_links: z.boolean().default(true),
+        // how a release gets the files unchanged since the last upload: its own copy (reflinks
+        // where the server's file system has them), hard links shared with other releases (opt-in:
+        // a write in place into one release changes the others), or none (a full upload each time)
+        reuse: z.enum(['copy', 'hardlink', 'none']).optional(),
+        // older spelling: true = reuse: hardlink, false = reuse: copy
+        hard_links: z.boolean().optional(),
       })
       .strict()
-      .default({ dir: '.', exclude: ['.git', 'node_modules'], hard_links: true }),
+      .refine((s) => s.reuse === undefined || s.hard_links === undefined, { message: 'source: set reuse or hard_links (its older spelling), not both' })
+      .default({ dir: '.', exclude: ['.git', 'node_modules'] }),
     keep_releases: z.number().int().min(1, 'keep_releases must be >= 1').max(1000).default(5),
     lock_stale_after: duration.default(3_600_000),
     shared: z

@@ -2,6 +2,7 @@
 import { DeployError, EeError } from '../errors.js';
 import { parseHookFailure } from '../remote/steps/hooks.js';
 import { prepareScript } from '../remote/steps/prepare.js';
+import type { Reuse } from '../remote/steps/upload-base.js';
 import { hasTag, userOutput } from '../remote/protocol.js';
 import { execChecked, tail } from './remote.js';
 import type { HostSession } from './session.js';
@@ -33,17 +34,23 @@ export async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[
   const cfg = o.config.raw;
   const compression = await chooseAll(run, hosts);
   // one archive per group of hosts needing the same bytes, streamed to all of them at once;
-  // unchanged files (vs. the release `current` points at) arrive as hard links (upload.ts)
+  // only what changed since the last upload is sent (release/upload-plan.ts)
+  const reuse = reuseOf(cfg.source);
   const upload = UploadPlan.create({
     tree,
     id: run.id,
-    targets: hosts.map((s) => ({ key: s, gzip: compression.get(s)!.gzip ? GZIP_LEVEL : false, manifest: cfg.source.hard_links === false ? undefined : s.state.manifest })),
+    targets: hosts.map((s) => ({ key: s, gzip: compression.get(s)!.gzip ? GZIP_LEVEL : false, manifest: s.state.manifest })),
     shared: [...cfg.shared.dirs, ...cfg.shared.files],
+    reuse,
     limit: o.config.env.max_parallel,
     dryRun: o.dryRun,
   });
   const u = upload.summary;
-  const what = u.incremental ? `${u.sent} changed of ${tree.files} files (${formatBytes(u.sentBytes)}; ${u.linked} unchanged, hard-linked)` : `${tree.files} files (${formatBytes(tree.totalBytes)})`;
+  const what = u.incremental ? `${u.sent} changed of ${tree.files} files (${formatBytes(u.sentBytes)}; ${u.linked} unchanged, ${u.reuse === 'hardlink' ? 'hard-linked' : 'copied on the server'})` : `${tree.files} files (${formatBytes(tree.totalBytes)})`;
+  for (const s of hosts) {
+    const c = s.state.baseChanged;
+    if (c && !o.dryRun) o.reporter.warn(`${s.host.id}: the upload base in .ee-deploy/base was changed on the server (${c.count === 'missing' ? 'incomplete, or no find to check it' : `${c.count} entries newer than the upload`}): uploading everything`);
+  }
   const step = o.reporter.step(`uploading ${what} to ${hosts.length} host(s)`);
   run.bytesSent = (run.bytesSent ?? 0) + (u.incremental ? u.sentBytes : tree.totalBytes);
   run.filesChanged = u.incremental ? u.sent : tree.files;
@@ -71,7 +78,7 @@ export async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[
           root: s.host.path,
           id: run.id,
           gzip: archive.gzip,
-          rootArchive: archive.rootArchive,
+          reuse: archive.reuse,
           sharedDirs: cfg.shared.dirs,
           sharedFiles: cfg.shared.files,
           revision: run.revision,
@@ -138,4 +145,9 @@ async function chooseAll(run: Run, hosts: HostSession[]): Promise<Map<HostSessio
     }),
   );
   return out;
+}
+
+/** `source.reuse`, or its older spelling `hard_links` */
+export function reuseOf(source: { reuse?: Reuse; hard_links?: boolean }): Reuse {
+  return source.reuse ?? (source.hard_links === true ? 'hardlink' : 'copy');
 }

@@ -69,7 +69,7 @@ export function serializeManifest(entries: ManifestEntry[]): { text: string; dig
 
 export class ManifestError extends Error {}
 
-/** Parses manifest text; throws ManifestError on anything malformed (the caller then uploads everything). */
+/** Parses manifest text; throws ManifestError on anything malformed or not matching its digest (the caller then uploads everything). */
 export function parseManifest(text: string): Manifest {
   const nl = text.indexOf('\n');
   const header = nl < 0 ? text : text.slice(0, nl);
@@ -102,6 +102,8 @@ export function parseManifest(text: string): Manifest {
     if (!Number.isInteger(mode) || !Number.isFinite(size) || !path) throw new ManifestError(`manifest line ${lineNo}: malformed`);
     entries.push({ path, type, mode, size, hash: hash === '-' ? '' : hash });
   }
+  // the header names the body's digest: a body edited on the server (header kept) is not this manifest
+  if (createHash('sha256').update(body).digest('hex').slice(0, 32) !== m[1]) throw new ManifestError('manifest body does not match its digest (edited on the server?)');
   return { digest: m[1], entries };
 }
 

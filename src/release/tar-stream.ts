@@ -1,8 +1,9 @@
 /**
- * The release archive as a tar stream, relative to the deploy root (prepareScript `rootArchive`):
- *   .ee-deploy/staging/<id>/...     the release: directories, symlinks, new and changed files
- *   (hard links) -> releases/<base>/<path>   files unchanged since the base release
- *   .ee-deploy/manifests/<id>       the new release's manifest (release/manifest.ts)
+ * The release archive as a tar stream, relative to the deploy root (prepareScript `reuse`):
+ *   .ee-deploy/base/<id>/...        the upload: directories, symlinks, new and changed files
+ *   (hard links) -> .ee-deploy/base/<base>/<path>   files unchanged since the previous upload
+ *   .ee-deploy/base/<id>.manifest   the upload's manifest (release/manifest.ts)
+ * The server then gives the release its own copy of the new base (remote/steps/upload-base.ts).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { fstatSync } from 'node:fs';
@@ -18,7 +19,7 @@ export interface ArchiveSpec {
   local: LocalTree;
   /** release id being prepared */
   id: string;
-  /** release the unchanged files are hard-linked from, and which files those are */
+  /** the upload base the unchanged files are hard-linked from, and which files those are */
   base?: { release: string; linked: Set<string>; manifestDigest?: string };
   /** called once the manifest of the new release is complete */
   onManifest?: (text: string, digest: string) => void;
@@ -46,8 +47,8 @@ export class ReleaseArchive extends Readable {
 
   constructor(private readonly spec: ArchiveSpec) {
     super({ highWaterMark: CHUNK });
-    this.prefix = relativeToRoot(layout('.').stagingFor(spec.id));
-    if (spec.base) this.linkPrefix = relativeToRoot(layout('.').release(spec.base.release));
+    this.prefix = relativeToRoot(layout('.').baseFor(spec.id));
+    if (spec.base) this.linkPrefix = relativeToRoot(layout('.').baseFor(spec.base.release));
   }
 
   override _read(): void {
@@ -159,13 +160,13 @@ export class ReleaseArchive extends Readable {
   private finish(add: (b: Buffer) => void): void {
     const { text, digest } = serializeManifest(this.spec.local.manifestEntries());
     this.spec.onManifest?.(text, digest);
-    const name = relativeToRoot(`${layout('.').manifests}/${this.spec.id}`);
+    const name = `${this.prefix}.manifest`;
     const base = this.spec.base;
     if (base?.manifestDigest === digest) {
-      add(tarHeader({ name, type: 'hardlink', mode: 0o644, mtime: this.mtimeNow, linkname: relativeToRoot(`${layout('.').manifests}/${base.release}`) }));
+      add(tarHeader({ name, type: 'hardlink', mode: 0o600, mtime: this.mtimeNow, linkname: `${this.linkPrefix}.manifest` }));
     } else {
       const data = Buffer.from(text, 'utf8');
-      add(tarHeader({ name, type: 'file', mode: 0o644, mtime: this.mtimeNow, size: data.length }));
+      add(tarHeader({ name, type: 'file', mode: 0o600, mtime: this.mtimeNow, size: data.length }));
       add(data);
       const pad = padding(data.length);
       if (pad) add(Buffer.alloc(pad));

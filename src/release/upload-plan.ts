@@ -3,23 +3,21 @@
  * streamed to all of them at the same time (fan-out with backpressure: the slowest host of a
  * batch sets the pace, nothing is buffered without bound).
  *
- * The archive is relative to the deploy root (prepareScript `rootArchive`):
- *   .ee-deploy/staging/<id>/...     the release: directories, symlinks, new and changed files
- *   (hard links) -> releases/<base>/<path>   files unchanged since the release `current` points at
- *   .ee-deploy/manifests/<id>       the new release's manifest (release/manifest.ts)
- * Unchanged files are known from the base release's manifest (printed by `open`, or only its
- * digest when this machine already has it) and the local content hashes, which are cached per
- * source directory and re-read only when a file's size, mtime, ctime or inode changed.
- *
- * Releases stay independent: tar creates a new file for everything it extracts (it never writes
- * into an existing one), and REVISION files are replaced, not rewritten. A hard-linked file is
- * shared with older releases, so it must be replaced (write a new file, rename it over), never
- * modified in place, by hooks and by the app (README: "Incremental uploads").
+ * The archive is relative to the deploy root (prepareScript `reuse`, release/tar-stream.ts): the
+ * upload becomes the new upload base `.ee-deploy/base/<id>/` (with its manifest), files unchanged
+ * since the previous upload arrive as hard links into the previous base, and the server gives the
+ * release its own copy of the base (remote/steps/upload-base.ts). The base is never exposed to
+ * hooks or apps, so what they do to a release never reaches the next one. Unchanged files are
+ * known from the base's manifest (printed by `open`, or only its digest when this machine already
+ * has it) and the local content hashes, which are cached per source directory and re-read only
+ * when a file's size, mtime, ctime or inode changed.
  */
 import { Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { RemoteManifest } from '../remote/steps/open.js';
 import { failedInTar } from '../remote/steps/prepare.js';
+import type { Reuse } from '../remote/steps/upload-base.js';
+import { isReleaseId } from '../remote/release-id.js';
 import { fanout } from './fanout.js';
 import { LocalTree } from './local-tree.js';
 import { readCachedManifest, storeManifest } from './manifest-cache.js';
@@ -31,16 +29,16 @@ export interface UploadTarget<T> {
   key: T;
   /** gzip level, or false */
   gzip: number | false;
-  /** what `open` reported about the release `current` points at */
+  /** what `open` reported about the upload base */
   manifest?: RemoteManifest;
 }
 
 export interface HostArchive {
   stdin: Readable;
   gzip: boolean;
-  /** prepareScript option: members are relative to the deploy root */
-  rootArchive: true;
-  /** unchanged files arrive as hard links to this release */
+  /** prepareScript option: how the release gets the upload base's files */
+  reuse: Reuse;
+  /** unchanged files arrive as hard links into this upload base */
   base?: string;
 }
 
@@ -53,20 +51,29 @@ interface Group<T> {
 
 export interface UploadSummary {
   files: number;
-  /** files hard-linked from the base release (largest group) */
+  /** unchanged files taken from the upload base (largest group) */
   linked: number;
   /** files and bytes sent (largest group) */
   sent: number;
   sentBytes: number;
   incremental: boolean;
+  /**
+   * bytes the upload writes on the server's disk (largest group): the new base's new files, plus,
+   * with reuse: copy, the release's own copy of every file (less where the file system makes
+   * reflinks, which cannot be known in advance: this counts the full copy)
+   */
+  diskBytes: number;
+  reuse: Reuse;
 }
 
 export interface UploadPlanOptions<T> {
   tree: SourceTree;
   id: string;
   targets: UploadTarget<T>[];
-  /** shared dirs and files: replaced by links in every release, so never hard-linked */
+  /** shared dirs and files: replaced by links in every release, so always sent */
   shared: string[];
+  /** how a release gets the files of the upload base (default copy) */
+  reuse?: Reuse;
   /** hosts uploading at the same time */
   limit: number;
   /** no archive at all (dry run): hosts get an empty stream */
@@ -87,7 +94,9 @@ export class UploadPlan<T> {
     private readonly o: UploadPlanOptions<T>,
     readonly local: LocalTree,
   ) {
-    this.summary = { files: o.tree.files, linked: 0, sent: o.tree.files, sentBytes: o.tree.totalBytes, incremental: false };
+    const reuse = o.reuse ?? 'copy';
+    this.summary = { files: o.tree.files, linked: 0, sent: o.tree.files, sentBytes: o.tree.totalBytes, incremental: false, reuse, diskBytes: 0 };
+    this.summary.diskBytes = diskBytes(this.summary, o.tree.totalBytes);
   }
 
   static create<T>(o: UploadPlanOptions<T>): UploadPlan<T> {
@@ -95,7 +104,7 @@ export class UploadPlan<T> {
     const plan = new UploadPlan(o, local);
     const byKey = new Map<string, Group<T>>();
     for (const t of o.targets) {
-      const base = o.dryRun ? undefined : baseManifest(t.manifest);
+      const base = o.dryRun || o.reuse === 'none' ? undefined : baseManifest(t.manifest, o.id);
       const key = `${t.gzip}|${base ? `${base.release}|${base.manifest.digest}` : ''}`;
       let g = byKey.get(key);
       if (!g) {
@@ -117,12 +126,13 @@ export class UploadPlan<T> {
       plan.summary.sent = o.tree.files - linked.size;
       plan.summary.sentBytes = bytes;
       plan.summary.incremental = true;
+      plan.summary.diskBytes = diskBytes(plan.summary, o.tree.totalBytes);
     }
     return plan;
   }
 
   private linkedCache = new Map<string, string[]>();
-  /** files of the tree that can be hard-linked from the group's base release */
+  /** files of the tree that can be hard-linked from the group's upload base */
   private diff(g: Group<T>): string[] {
     if (!g.base) return [];
     let out = this.linkedCache.get(g.key);
@@ -155,8 +165,8 @@ export class UploadPlan<T> {
   /**
    * Runs `fn` for every host, batch by batch (a batch: up to `limit` hosts of one group, all fed
    * from one archive at once). `send` hands `fn`'s exec the host's archive; when an incremental
-   * upload fails in tar (the base release vanished, a file system without hard links...), it is
-   * retried once with a full archive for that host alone.
+   * upload fails in tar (the base vanished, a file system without hard links...), it is retried
+   * once with a full archive for that host alone.
    */
   async forEach(fn: (key: T, send: <R>(exec: (a: HostArchive) => Promise<R>) => Promise<R>) => Promise<void>): Promise<void> {
     const limit = Math.max(1, this.o.limit);
@@ -172,7 +182,7 @@ export class UploadPlan<T> {
         await Promise.all(
           batch.map((key, j) =>
             fn(key, async (exec) => {
-              const a: HostArchive = { stdin: streams[j], gzip: g.gzip !== false, rootArchive: true, base: g.base?.release };
+              const a: HostArchive = { stdin: streams[j], gzip: g.gzip !== false, reuse: this.summary.reuse, base: g.base?.release };
               try {
                 return await exec(a);
               } catch (e) {
@@ -182,7 +192,7 @@ export class UploadPlan<T> {
                 let localRetry: Error | undefined;
                 full.once('error', (err) => (localRetry ??= err));
                 try {
-                  return await exec({ stdin: full, gzip: g.gzip !== false, rootArchive: true });
+                  return await exec({ stdin: full, gzip: g.gzip !== false, reuse: this.summary.reuse });
                 } catch (e2) {
                   throw localRetry ?? e2;
                 }
@@ -202,8 +212,15 @@ export class UploadPlan<T> {
   }
 }
 
-function baseManifest(m: RemoteManifest | undefined): { release: string; manifest: Manifest } | undefined {
-  if (!m?.digest) return undefined;
+/** bytes an upload writes on the server (see UploadSummary.diskBytes) */
+function diskBytes(u: UploadSummary, totalBytes: number): number {
+  const sent = u.incremental ? u.sentBytes : totalBytes;
+  return u.reuse === 'copy' ? sent + totalBytes : sent;
+}
+
+function baseManifest(m: RemoteManifest | undefined, id: string): { release: string; manifest: Manifest } | undefined {
+  // a base named like the release being made would be overwritten by it
+  if (!m?.digest || !isReleaseId(m.release) || m.release === id) return undefined;
   const text = m.text ?? (m.cached ? readCachedManifest(m.digest) : undefined);
   if (!text) return undefined;
   try {

@@ -20,8 +20,14 @@ export interface Layout {
   trash: string;
   /** `<id>`: the manifest of releases/<id> (deploy/manifest.ts), metadata kept out of the release */
   manifests: string;
+  /**
+   * the upload base: `<id>/` the tree of the last upload exactly as it arrived, `<id>.manifest`,
+   * `<id>.stamp`. Never exposed to hooks or apps; a release gets its own copy of it.
+   */
+  base: string;
   release(id: string): string;
   stagingFor(id: string): string;
+  baseFor(id: string): string;
 }
 
 export function layout(root: string): Layout {
@@ -40,8 +46,10 @@ export function layout(root: string): Layout {
     pending: j('.ee-deploy', 'pending'),
     trash: j('.ee-deploy', 'trash'),
     manifests: j('.ee-deploy', 'manifests'),
+    base: j('.ee-deploy', 'base'),
     release: (id) => j('releases', assertReleaseId(id)),
     stagingFor: (id) => j('.ee-deploy', 'staging', assertReleaseId(id)),
+    baseFor: (id) => j('.ee-deploy', 'base', assertReleaseId(id)),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * Incremental releases (manifest + hard links), independence of releases, and the
- * number of remote execs per deploy / rollback over a real OpenSSH server.
+ * Incremental releases (manifest + the upload base under .ee-deploy/base), independence of
+ * releases, and the number of remote execs per deploy / rollback over a real OpenSSH server.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -24,7 +24,7 @@ const read = (p: string) => readFileSync(p, 'utf8');
 const home = () => path.join(tmp, 'home');
 
 describe('incremental releases (host: local)', () => {
-  it('sends only what changed, hard-links the rest, keeps manifests outside the releases', async () => {
+  it('sends only what changed, copies the rest on the server, keeps manifests and the upload base outside the releases', async () => {
     const root = path.join(tmp, 'local1');
     const files = { 'index.html': '<h1>v1</h1>\n', 'lib/app.js': 'one\n', 'lib/same.js': 'same\n', 'old.txt': 'old\n' };
     const p = newProject({ hosts: [{ host: 'local', path: root }], keep: 2 }, files, tmp);
@@ -41,14 +41,15 @@ describe('incremental releases (host: local)', () => {
     writeFileSync(path.join(p.app, 'new.txt'), 'new\n');
     r = await cli(home(), p.dir, ['deploy'], { env });
     expect(r.code).toBe(0);
-    expect(r.stdout + r.stderr).toMatch(/uploading 2 changed of 4 files .* 2 unchanged, hard-linked/);
+    expect(r.stdout + r.stderr).toMatch(/uploading 2 changed of 4 files .* 2 unchanged, copied on the server/);
     const b = current(root)!;
     expect(b).not.toBe(a);
     const B = (f: string) => path.join(root, 'releases', b, f);
 
-    // unchanged files are the same inode; changed ones are new files; A is untouched
-    expect(ino(B('lib/same.js'))).toBe(ino(A('lib/same.js')));
-    expect(ino(B('index.html'))).toBe(ino(A('index.html')));
+    // every release has its own files (unchanged ones are copies); A is untouched
+    expect(ino(B('lib/same.js'))).not.toBe(ino(A('lib/same.js')));
+    expect(read(B('lib/same.js'))).toBe('same\n');
+    expect(ino(B('index.html'))).not.toBe(ino(A('index.html')));
     expect(ino(B('lib/app.js'))).not.toBe(ino(A('lib/app.js')));
     expect(read(A('lib/app.js'))).toBe('one\n');
     expect(read(B('lib/app.js'))).toBe('two\n');
@@ -62,15 +63,17 @@ describe('incremental releases (host: local)', () => {
     expect(readdirSync(path.join(root, 'releases', b)).sort()).toEqual(['REVISION', 'REVISION_TIME', 'index.html', 'lib', 'new.txt']);
     expect(readdirSync(path.join(root, '.ee-deploy/manifests')).sort()).toEqual([a, b].sort());
 
-    // nothing changed: every file linked, the manifest too; keep_releases 2 prunes A and its manifest
+    // nothing changed: nothing sent; keep_releases 2 prunes A and its manifest; one upload base
     r = await cli(home(), p.dir, ['deploy'], { env });
     expect(r.code).toBe(0);
     expect(r.stdout + r.stderr).toMatch(/uploading 0 changed of 4 files/);
     const c = current(root)!;
     expect(releases(root)).toEqual([b, c]);
     expect(readdirSync(path.join(root, '.ee-deploy/manifests')).sort()).toEqual([b, c]);
-    expect(statSync(path.join(root, 'releases', c, 'lib/app.js')).nlink).toBe(2);
-    expect(ino(path.join(root, '.ee-deploy/manifests', c))).toBe(ino(path.join(root, '.ee-deploy/manifests', b)));
+    expect(statSync(path.join(root, 'releases', c, 'lib/app.js')).nlink).toBe(1);
+    expect(read(path.join(root, '.ee-deploy/manifests', c))).toBe(read(path.join(root, '.ee-deploy/manifests', b)));
+    expect(readdirSync(path.join(root, '.ee-deploy/base')).sort()).toEqual([c, `${c}.manifest`, `${c}.stamp`]);
+    expect(read(path.join(root, '.ee-deploy/base', c, 'lib/app.js'))).toBe('two\n');
   });
 
   it('a manifest over 1 MiB printed by open (no local copy) still leaves the lock and state readable', async () => {
@@ -114,13 +117,13 @@ describe('incremental releases (host: local)', () => {
     expect(read(path.join(root, 'releases', b, 'stamp.txt'))).toBe(`${b}\n`);
     expect(read(path.join(root, 'releases', a, 'data.txt'))).toBe(`${a}\n`);
     expect(read(path.join(root, 'releases', b, 'data.txt'))).toBe(`${b}\n`);
-    expect(ino(path.join(root, 'releases', b, 'index.html'))).toBe(ino(path.join(root, 'releases', a, 'index.html')));
+    expect(ino(path.join(root, 'releases', b, 'index.html'))).not.toBe(ino(path.join(root, 'releases', a, 'index.html')));
   });
 
-  it('source.hard_links: false gives every release its own files (a hook may then write in place)', async () => {
+  it('source.reuse: none uploads everything every time and keeps no upload base', async () => {
     const root = path.join(tmp, 'local3');
     const p = newProject({ hosts: [{ host: 'local', path: root }], hooks: { before_switch: ['echo "appended by $EE_RELEASE" >> lib/app.js'] } }, { 'lib/app.js': 'one\n' }, tmp);
-    writeFileSync(p.config, read(p.config).replace('  dir: ./app\n', '  dir: ./app\n  hard_links: false\n'));
+    writeFileSync(p.config, read(p.config).replace('  dir: ./app\n', '  dir: ./app\n  reuse: none\n'));
     const env = { EE_DEPLOY_CACHE_DIR: path.join(tmp, 'cache3') };
     expect((await cli(home(), p.dir, ['deploy'], { env })).code).toBe(0);
     const a = current(root)!;
@@ -131,6 +134,7 @@ describe('incremental releases (host: local)', () => {
     const b = current(root)!;
     expect(read(path.join(root, 'releases', a, 'lib/app.js'))).toBe(`one\nappended by ${a}\n`);
     expect(read(path.join(root, 'releases', b, 'lib/app.js'))).toBe(`one\nappended by ${b}\n`);
+    expect(readdirSync(path.join(root, '.ee-deploy/base'))).toEqual([]);
   });
 });
 
@@ -169,7 +173,8 @@ describe('over ssh', () => {
     expect([(await sessions(0)) - before[0], (await sessions(1)) - before[1]]).toEqual([4, 4]);
     for (const root of roots) {
       const [x, y] = releases(root);
-      expect(ino(path.join(root, 'releases', y, 'lib/m1.js'))).toBe(ino(path.join(root, 'releases', x, 'lib/m1.js')));
+      expect(ino(path.join(root, 'releases', y, 'lib/m1.js'))).not.toBe(ino(path.join(root, 'releases', x, 'lib/m1.js')));
+      expect(read(path.join(root, 'releases', y, 'lib/m1.js'))).toBe(files['lib/m1.js']);
       expect(read(path.join(root, 'current/lib/m7.js'))).toBe('changed\n');
     }
 

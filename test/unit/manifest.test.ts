@@ -72,7 +72,9 @@ describe('the manifest in the open exec', () => {
     expect(st.availableKb).toBe(100);
     expect(st.current).toBe('20260101000000');
     expect(parseState(`@@ee manifest cached 20260101000000 ${digest}\n`).manifest).toEqual({ release: '20260101000000', digest, cached: true });
-    expect(parseState(`@@ee manifest none 20260101000000\n`).manifest).toEqual({ release: '20260101000000' });
+    const changed = parseState(`@@ee base-changed 20260101000000 3\n`);
+    expect(changed.manifest).toBeUndefined();
+    expect(changed.baseChanged).toEqual({ id: '20260101000000', count: '3' });
     expect(parseState(`@@ee lock acquired\n`).manifest).toBeUndefined();
     // cut off before the end marker: treated as no manifest (full upload)
     expect(parseManifestBlock(`@@ee manifest-begin 1 ${digest}\n#ee-manifest 1 ${digest}\n`)).toEqual({ release: '1' });

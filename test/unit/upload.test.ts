@@ -58,7 +58,7 @@ describe('ReleaseArchive', () => {
     symlinkSync('lib/app.js', path.join(app, 'latest.js'));
   });
 
-  it('GNU tar extracts exactly the tree, under the staging prefix, with the manifest last', async () => {
+  it('GNU tar extracts exactly the tree, as the new upload base, with the manifest last', async () => {
     const tree = await scanSource(app, []);
     const local = LocalTree.of(tree);
     let manifest = '';
@@ -67,25 +67,22 @@ describe('ReleaseArchive', () => {
     const root = path.join(tmp, 'root1');
     mkdirSync(root);
     execFileSync('tar', ['-xf', '-', '-C', root], { input: bytes });
-    const rel = path.join(root, '.ee-deploy/staging/20260101000000');
+    const rel = path.join(root, '.ee-deploy/base/20260101000000');
     execFileSync('diff', ['-r', '--no-dereference', app, rel]);
-    expect(readFileSync(path.join(root, '.ee-deploy/manifests/20260101000000'), 'utf8')).toBe(manifest);
+    expect(readFileSync(path.join(root, '.ee-deploy/base/20260101000000.manifest'), 'utf8')).toBe(manifest);
     const m = parseManifest(manifest);
     expect(m.entries.find((e) => e.path === 'big.bin')?.hash).toBe(contentHash(readFileSync(path.join(app, 'big.bin'))));
     expect(m.entries.find((e) => e.path === 'latest.js')).toMatchObject({ type: 'l', hash: contentHash('lib/app.js') });
     expect(statSync(path.join(rel, 'lib/app.js')).mtimeMs).toBe(Math.floor(statSync(path.join(app, 'lib/app.js')).mtimeMs / 1000) * 1000);
   });
 
-  it('unchanged files become hard links into the base release; the manifest too when identical', async () => {
+  it('unchanged files become hard links into the previous upload base; the manifest too when identical', async () => {
     const tree = await scanSource(app, []);
     const local = LocalTree.of(tree);
     const root = path.join(tmp, 'root2');
     mkdirSync(root);
-    // a base release with the same content
+    // a base with the same content
     execFileSync('tar', ['-xf', '-', '-C', root], { input: await collect(new ReleaseArchive({ local, id: '20260101000000' })) });
-    execFileSync('mv', [path.join(root, '.ee-deploy/staging/20260101000000'), path.join(root, 'releases-tmp')]);
-    mkdirSync(path.join(root, 'releases'));
-    execFileSync('mv', [path.join(root, 'releases-tmp'), path.join(root, 'releases/20260101000000')]);
     const { digest } = serializeManifest(local.manifestEntries());
     const linked = new Set(['lib/app.js', 'big.bin', `${longDir}/deep.txt`]);
     const archive = new ReleaseArchive({ local, id: '20260102000000', base: { release: '20260101000000', linked, manifestDigest: digest } });
@@ -93,13 +90,13 @@ describe('ReleaseArchive', () => {
     expect(archive.linkedFiles).toBe(3);
     expect(bytes.length).toBeLessThan(64 * 1024); // big.bin not sent
     execFileSync('tar', ['-xf', '-', '-C', root], { input: bytes });
-    const a = (p: string) => statSync(path.join(root, 'releases/20260101000000', p));
-    const b = (p: string) => statSync(path.join(root, '.ee-deploy/staging/20260102000000', p));
+    const a = (p: string) => statSync(path.join(root, '.ee-deploy/base/20260101000000', p));
+    const b = (p: string) => statSync(path.join(root, '.ee-deploy/base/20260102000000', p));
     expect(b('big.bin').ino).toBe(a('big.bin').ino);
     expect(b(`${longDir}/deep.txt`).ino).toBe(a(`${longDir}/deep.txt`).ino);
     expect(b('index.html').ino).not.toBe(a('index.html').ino);
-    expect(statSync(path.join(root, '.ee-deploy/manifests/20260102000000')).ino).toBe(statSync(path.join(root, '.ee-deploy/manifests/20260101000000')).ino);
-    execFileSync('diff', ['-r', '--no-dereference', app, path.join(root, '.ee-deploy/staging/20260102000000')]);
+    expect(statSync(path.join(root, '.ee-deploy/base/20260102000000.manifest')).ino).toBe(statSync(path.join(root, '.ee-deploy/base/20260101000000.manifest')).ino);
+    execFileSync('diff', ['-r', '--no-dereference', app, path.join(root, '.ee-deploy/base/20260102000000')]);
   });
 
   it('a file that changes size between scan and upload fails the archive', async () => {

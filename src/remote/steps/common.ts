@@ -21,6 +21,7 @@ export function baseVars(root: string): Vars {
     PENDING: l.pending,
     TRASH: l.trash,
     MANIFESTS: l.manifests,
+    BASE: l.base,
     HISTORY: l.history,
     REVLOG: l.revisions,
   };

@@ -1,13 +1,14 @@
 /**
  * The `open` step, a run's first exec on a host: create the layout, take the lock (unless told
  * not to), clean up after runs that were killed (only while holding the lock), print the state
- * (current, releases, the previous release, free space, missing tools) and, for a deploy, the current release's manifest.
+ * (current, releases, the previous release, free space, missing tools) and, for a deploy, the manifest of the upload base (upload-base.ts).
  */
 import { MARK, say, tags } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
 import { baseVars, DISCARD, READ_CURRENT, type Vars } from './common.js';
 import { acquireLines, BREAK_STALE, LOCK_STATUS, parseLockAnswer, type LockAnswer } from './lock.js';
 import { ID_PATTERN, PREVIOUS } from './previous.js';
+import { baseStateLines, parseBaseChanged, type BaseChanged } from './upload-base.js';
 
 /** the tools every step needs on the server */
 export const SERVER_TOOLS = ['tar', 'mkdir', 'ln', 'mv', 'rm', 'cp'];
@@ -31,25 +32,6 @@ ${say('df ${avail:-unknown}')}
 for t in ${SERVER_TOOLS.join(' ')}; do command -v "$t" >/dev/null 2>&1 || ${say('missing $t')}; done
 # the history's last line: the next one names its hash (\`prev\`, the audit chain)
 if [ -s "$HISTORY" ]; then hl=$(tail -n 1 "$HISTORY"); [ -n "$hl" ] && printf '%s\n' "${MARK} histlast $hl"; fi
-`;
-
-/**
- * The manifest of the release `current` points at (see deploy/manifest.ts), for an incremental
- * upload: only its digest when the client already has it ($HAVE), else the whole text between
- * markers.
- */
-const PRINT_MANIFEST = `
-if [ -n "$cur" ]; then
-  mid=\${cur##*/}; m="$MANIFESTS/$mid"; d=
-  [ -f "$m" ] && IFS=' ' read -r _ _ d _ < "$m"
-  if [ -z "$d" ]; then ${say('manifest none $mid')}
-  else
-    case " $HAVE " in
-      *" $d "*) ${say('manifest cached $mid $d')} ;;
-      *) ${say('manifest-begin $mid $d')}; cat "$m"; echo; ${say('manifest-end')} ;;
-    esac
-  fi
-fi
 `;
 
 /**
@@ -92,16 +74,17 @@ export function openScript(root: string, opts: { lockInfo?: string; breakToken?:
     vars.HAVE = opts.manifests.filter((d) => /^[0-9a-f]{32}$/.test(d)).join(' ');
     // under the lock only: manifests of releases that are gone
     if (!opts.readOnly) body.push(`for m in "$MANIFESTS"/*; do [ -f "$m" ] || continue; [ -d "$RELEASES/\${m##*/}" ] || rm -f "$m"; done 2>/dev/null`);
-    body.push(PRINT_MANIFEST);
+    // the upload base's manifest: only its digest when the client already has it ($HAVE)
+    body.push(...baseStateLines(!opts.readOnly && opts.lockInfo !== undefined));
   }
   return script(vars, ...body);
 }
 
-/** The manifest part of an `open` answer (openScript's `manifests` option). */
+/** The manifest part of an `open` answer (openScript's `manifests` option): the upload base's. */
 export interface RemoteManifest {
-  /** the release `current` points at */
+  /** the id of the upload the base holds (upload-base.ts) */
   release: string;
-  /** the digest in its manifest's header; undefined when that release has no manifest */
+  /** the digest in its manifest's header */
   digest?: string;
   /** the full text, unless the client already has this digest (`cached`) */
   text?: string;
@@ -109,9 +92,8 @@ export interface RemoteManifest {
 }
 
 export function parseManifestBlock(stdout: string): RemoteManifest | undefined {
-  const m = new RegExp(`^${MARK} manifest(-begin| cached| none) (\\S+)(?: ([0-9a-f]{32}))?$`, 'm').exec(stdout);
+  const m = new RegExp(`^${MARK} manifest(-begin| cached) (\\S+)(?: ([0-9a-f]{32}))?$`, 'm').exec(stdout);
   if (!m) return undefined;
-  if (m[1] === ' none') return { release: m[2] };
   if (m[1] === ' cached') return { release: m[2], digest: m[3], cached: true };
   const start = m.index + m[0].length + 1;
   const end = stdout.indexOf(`\n${MARK} manifest-end`, start);
@@ -132,8 +114,10 @@ export interface ParsedState {
   noLayout: boolean;
   /** releases an interrupted run prepared but never switched to, removed by this `open` */
   cleaned?: string[];
-  /** the current release's manifest, when openScript was asked for it */
+  /** the upload base's manifest, when openScript was asked for it and the base passed its check */
   manifest?: RemoteManifest;
+  /** the upload base failed its check (changed on the server) */
+  baseChanged?: BaseChanged;
   /** the last line of the history file (the next line's `prev` is its hash) */
   lastHistory?: string;
 }
@@ -181,6 +165,9 @@ export function parseState(stdout: string): ParsedState {
         break;
       case 'cleaned':
         (s.cleaned ??= []).push(arg);
+        break;
+      case 'base-changed':
+        s.baseChanged = parseBaseChanged(words);
         break;
       case 'histlast':
         s.lastHistory = arg;

@@ -11,6 +11,7 @@ import { assertReleaseId } from '../release-id.js';
 import { baseVars, DISCARD, type Vars } from './common.js';
 import { hookLines } from './hooks.js';
 import { OURS } from './lock.js';
+import { baseToStagingLines, type Reuse } from './upload-base.js';
 
 export interface PrepareOptions {
   root: string;
@@ -25,11 +26,12 @@ export interface PrepareOptions {
   hooks: string[];
   hookEnv: Record<string, string>;
   /**
-   * the archive's members are relative to the deploy root (the upload plan): the release under
-   * `.ee-deploy/staging/<id>/`, unchanged files as hard links to `releases/<base>/...`, and the
-   * release's manifest as `.ee-deploy/manifests/<id>`
+   * set: the archive's members are relative to the deploy root (the upload plan): the upload as
+   * the new upload base `.ee-deploy/base/<id>/` (unchanged files as hard links into the previous
+   * base) and its manifest `.ee-deploy/base/<id>.manifest`; the release then gets the base's files
+   * as `reuse` says (upload-base.ts). Unset: the archive is the release itself (no base, no manifest).
    */
-  rootArchive?: boolean;
+  reuse?: Reuse;
   /** the run's lock token: the release is moved into releases/ only while the lock still carries it */
   lockToken?: string;
   /** hooks_timeout, per hook command */
@@ -47,19 +49,27 @@ export function prepareScript(o: PrepareOptions): Cmd {
     REVISION: o.revision,
     REVISION_TIME: o.revisionTime,
     TOKEN: o.lockToken ?? '',
+    BD: o.reuse ? l.baseFor(o.id) : '',
   };
   const body: string[] = [
     // a failure reports the free space left once the staging dir is gone (a full disk is named as such)
-    `fail() { echo "${MARK} failed $1" >&2; rm -rf "$S"; avail=$(df -Pk "$R" 2>/dev/null | awk 'NR==2 {print $4}'); echo "${MARK} df \${avail:-unknown}" >&2; exit 1; }`,
+    // (a base without its stamp is an incomplete upload: never reused)
+    `fail() { echo "${MARK} failed $1" >&2; rm -rf "$S"; [ -z "$BD" ] || [ -f "$BD.stamp" ] || rm -rf "$BD" "$BD.manifest"; avail=$(df -Pk "$R" 2>/dev/null | awk 'NR==2 {print $4}'); echo "${MARK} df \${avail:-unknown}" >&2; exit 1; }`,
     DISCARD,
     OURS,
     `[ -e "$REL" ] && { echo "${MARK} failed release $ID already exists" >&2; exit 1; }`,
-    `rm -rf "$S" && mkdir -p "$S" || fail "cannot create staging directory"`,
   ];
-  if (o.rootArchive) body.push(`mkdir -p "$MANIFESTS" || fail "cannot create $MANIFESTS"`);
-  body.push(`tar -x${o.gzip ? 'z' : ''}f - -C "${o.rootArchive ? '$R' : '$S'}" || fail "upload: tar exited $?"`);
-  body.push(`echo "${MARK} uploaded"`);
-  // rm first, a guard: releases share files through hard links (the upload plan), so never write through an existing one
+  if (o.reuse) {
+    body.push(`rm -rf "$S" "$BD" "$BD.manifest" "$BD.stamp"; mkdir -p "$STAGING" "$BASE" "$MANIFESTS" || fail "cannot create staging directory"`);
+    body.push(`tar -x${o.gzip ? 'z' : ''}f - -C "$R" || fail "upload: tar exited $?"`);
+    body.push(`echo "${MARK} uploaded"`);
+    body.push(...baseToStagingLines(o.reuse));
+  } else {
+    body.push(`rm -rf "$S" && mkdir -p "$S" || fail "cannot create staging directory"`);
+    body.push(`tar -x${o.gzip ? 'z' : ''}f - -C "$S" || fail "upload: tar exited $?"`);
+    body.push(`echo "${MARK} uploaded"`);
+  }
+  // rm first, a guard: with reuse: hardlink a release shares files with the upload base, so never write through an existing one
   // (the archive has no REVISION files today: the source scan skips them)
   body.push(`rm -f "$S/REVISION" "$S/REVISION_TIME"; printf '%s\\n' "$REVISION" > "$S/REVISION" && printf '%s\\n' "$REVISION_TIME" > "$S/REVISION_TIME" || fail "cannot write REVISION"`);
   body.push(...sharedParentChecks(o.sharedDirs, o.sharedFiles, vars));
