@@ -90,7 +90,7 @@ describe('builders', () => {
 
   it('script builders render their data as assignments, then fixed text, exactly', () => {
     // the layout variables come first (their set grows with the layout); the rest is compared whole
-    const body = (c: Cmd) => c.text.split('\n').filter((l) => !/^(R|RELEASES|CURRENT|SHARED|META|LOCK|STAGING|PENDING|TRASH|MANIFESTS|HISTORY|REVLOG)=/.test(l));
+    const body = (c: Cmd) => c.text.split('\n').filter((l) => !/^(R|RELEASES|CURRENT|SHARED|META|LOCK|STAGING|PENDING|TRASH|MANIFESTS|BASE|HISTORY|REVLOG)=/.test(l));
     const lock = manualLockScript("/srv/it's", '{"token":"t","message":"$(touch x)"}');
     expect(lock.text.split('\n')[0]).toBe(`R='/srv/it'\\''s'`);
     expect(body(lock)).toEqual([
