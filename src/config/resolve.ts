@@ -25,6 +25,8 @@ export interface ResolvedHost {
   identityFile?: string;
   /** release archive compression (the host's, else the environment's; absent = auto) */
   compress?: 'auto' | 'on' | 'off';
+  /** `openssh`: the system `ssh` binary connects (ControlMaster), else the built-in client */
+  sshClient?: 'builtin' | 'openssh';
 }
 
 export interface ResolvedConfig {
@@ -110,6 +112,7 @@ function resolveHost(h: HostConfig, env: EnvironmentConfig, loaded: LoadedConfig
     tags: h.tags,
     jump: h.jump,
     compress: h.compress ?? env.compress,
+    sshClient: h.ssh_client ?? env.ssh_client ?? 'builtin',
     // relative key paths are relative to the config file; `~` follows $HOME (expanded by the SSH layer)
     identityFile: h.identity_file && !h.identity_file.startsWith('~') ? path.resolve(loaded.dir, h.identity_file) : h.identity_file,
   };

@@ -269,6 +269,8 @@ export const policySchema = z
 
 /** release archive compression: auto = by the measured link (deploy/compression.ts) */
 const compressMode = z.enum(['auto', 'on', 'off']);
+/** which SSH client connects: ee-deploy's own (ssh2) or the system `ssh` binary */
+const sshClient = z.enum(['builtin', 'openssh']);
 
 export const hostSchema = z
   .object({
@@ -281,6 +283,7 @@ export const hostSchema = z
     jump: z.string().min(1).optional(),
     identity_file: z.string().optional(),
     compress: compressMode.optional(),
+    ssh_client: sshClient.optional(),
   })
   .strict();
 
@@ -301,6 +304,7 @@ export const environmentSchema = z
     user: userName.optional(),
     port: z.number().int().min(1).max(65535).optional(),
     path: remotePath.optional(),
+    ssh_client: sshClient.optional(),
     hosts: z.array(hostSchema).min(1, 'an environment needs at least one host'),
     secrets: secretsSchema.optional(),
     env_file: envFileSchema.optional(),

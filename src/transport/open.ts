@@ -19,6 +19,10 @@ export async function openTransport(host: ResolvedHost, o: OpenOptions): Promise
     const { LocalTransport } = await import('./local.js');
     return new LocalTransport(host.id);
   }
+  if (host.sshClient === 'openssh') {
+    const { connectOpenSsh } = await import('./openssh/connect.js');
+    return connectOpenSsh(host, { interactive: o.interactive, ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}) });
+  }
   // the TCP connection first, then ssh2 (loaded while the server accepts it)
   const { predial } = await import('./ssh/predial.js');
   const early = predial(host);

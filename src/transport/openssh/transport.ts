@@ -1,0 +1,316 @@
+/**
+ * `Transport` over the system `ssh`: every exec is `ssh -S <control socket> -- <command>`, a
+ * session multiplexed over the host's one master connection (master.ts). Streams, exit codes and
+ * failures behave as with the built-in client (ssh/ssh-transport.ts): stdout/stderr decoded as
+ * UTF-8 and streamed to the callbacks, stdin piped with backpressure and always ended, at most
+ * DEFAULT_MAX_CHANNELS sessions at once (the cap drops when sshd refuses sessions), a timeout or
+ * abort ends the session and resolves with code null, a lost connection rejects with a
+ * ConnectionError (exit 3).
+ */
+import { execFile, spawn } from 'node:child_process';
+import net from 'node:net';
+import { Duplex, Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { ConnectionError } from '../../errors.js';
+import type { Cmd } from '../../remote/shell.js';
+import { OutputBuffer } from '../output-buffer.js';
+import type { Signer } from '../ssh/signer.js';
+import { DEFAULT_MAX_CHANNELS } from '../ssh/ssh-transport.js';
+import type { ConnectTarget, ExecOptions, ExecResult, Transport } from '../types.js';
+import { execArgs, exitArgs, forwardArgs, SSH_BIN } from './args.js';
+import type { Master } from './master.js';
+import { releaseRuntimeDir, runtimePath } from './runtime-dir.js';
+
+/** ssh's own words when a multiplexed session could not start or its master went away */
+const SESSION_REFUSED = /^mux_client_request_session: session request failed: (.*)$/m;
+const MASTER_GONE = /^(Control socket connect|mux_client_\w+: (read|write)|ssh_exchange_identification|kex_exchange_identification|Connection closed by UNKNOWN)/m;
+
+class SessionRefused extends Error {}
+
+export interface OpenSshTransportInit {
+  host: string;
+  label: string;
+  controlPath: string;
+  master: Master;
+  loopback: boolean;
+  signer?: Signer;
+  maxChannels?: number;
+}
+
+export class OpenSshTransport implements Transport {
+  readonly isLocal = false;
+  readonly host: string;
+  readonly label: string;
+  readonly loopback: boolean;
+  readonly signer?: Signer;
+  private readonly controlPath: string;
+  private readonly master: Master;
+  private maxChannels: number;
+  private active = 0;
+  private readonly waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly running = new Set<(e: Error) => void>();
+  private readonly forwards = new Map<string, Promise<string>>();
+  private closing = false;
+  private lostError?: ConnectionError;
+
+  constructor(init: OpenSshTransportInit) {
+    this.host = init.host;
+    this.label = init.label;
+    this.controlPath = init.controlPath;
+    this.master = init.master;
+    this.loopback = init.loopback;
+    this.signer = init.signer;
+    this.maxChannels = Math.max(1, init.maxChannels ?? DEFAULT_MAX_CHANNELS);
+    this.master.onLost = (reason) => this.lost(reason);
+  }
+
+  get alive(): boolean {
+    return !this.closing && !this.lostError && this.master.alive;
+  }
+
+  get channelLimit(): number {
+    return this.maxChannels;
+  }
+
+  private lost(reason: string): void {
+    if (this.closing || this.lostError) return;
+    this.lostError = new ConnectionError(`connection to ${this.label} lost: ${reason}`, { host: this.host });
+    for (const fail of [...this.running]) fail(this.lostError);
+    for (const w of this.waiters.splice(0)) w.reject(this.lostError);
+  }
+
+  private unusable(): ConnectionError | undefined {
+    if (this.lostError) return new ConnectionError(this.lostError.message, { host: this.host });
+    if (this.closing) return new ConnectionError(`connection to ${this.label} is closed`, { host: this.host });
+    if (!this.master.alive) return new ConnectionError(`connection to ${this.label} lost: ${this.master.lastMessage() ?? 'the ssh master connection exited'}`, { host: this.host });
+    return undefined;
+  }
+
+  private acquire(front: boolean): Promise<void> {
+    if (this.active < this.maxChannels && this.waiters.length === 0) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => (front ? this.waiters.unshift({ resolve, reject }) : this.waiters.push({ resolve, reject })));
+  }
+
+  private release(): void {
+    this.active--;
+    while (this.active < this.maxChannels && this.waiters.length) {
+      this.active++;
+      this.waiters.shift()!.resolve();
+    }
+  }
+
+  async exec(command: Cmd, options: ExecOptions = {}): Promise<ExecResult> {
+    const bad = this.unusable();
+    if (bad) throw bad;
+    let retry = false;
+    for (;;) {
+      await this.acquire(retry);
+      try {
+        const again = this.unusable();
+        if (again) throw again;
+        return await this.run(command, options);
+      } catch (e) {
+        if (!(e instanceof SessionRefused)) throw e;
+        retry = true;
+      } finally {
+        this.release();
+      }
+    }
+  }
+
+  private run(command: Cmd, options: ExecOptions): Promise<ExecResult> {
+    return new Promise<ExecResult>((resolve, reject) => {
+      const out = new OutputBuffer(options.maxStdout);
+      const err = new OutputBuffer();
+      const outDec = new StringDecoder('utf8');
+      const errDec = new StringDecoder('utf8');
+      const stdinSrc = options.stdin instanceof Readable ? options.stdin : undefined;
+      let settled = false;
+      let killed = false;
+      let timedOut = false;
+      let timer: NodeJS.Timeout | undefined;
+      const shown = (command.display.length > 80 ? `${command.display.slice(0, 77)}...` : command.display).replace(/\s+/g, ' ');
+
+      if (options.signal?.aborted) {
+        resolve({ code: null, stdout: '', stderr: '' });
+        return;
+      }
+      // its own process group: Ctrl-C in the terminal reaches this process, which decides
+      const child = spawn(SSH_BIN, execArgs(this.controlPath, command.text), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      let errText = ''; // ssh's own complaints are in the last lines of stderr
+      const emitOut = (s: string) => {
+        if (!s) return;
+        out.push(s);
+        options.onStdout?.(s);
+      };
+      const emitErr = (s: string) => {
+        if (!s) return;
+        err.push(s);
+        errText = (errText + s).slice(-2048);
+        options.onStderr?.(s);
+      };
+      const kill = () => {
+        killed = true;
+        try {
+          child.kill('SIGTERM');
+        } catch {
+          /* gone */
+        }
+      };
+      const onAbort = () => kill();
+      const finish = (e?: Error, keepInput = false) => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        this.running.delete(onLost);
+        if (stdinSrc) {
+          stdinSrc.unpipe(child.stdin!);
+          stdinSrc.off('error', onStdinError);
+          // nothing will read the rest of the input any more
+          if (!keepInput && !stdinSrc.readableEnded && !stdinSrc.destroyed) stdinSrc.destroy();
+        }
+        if (e) {
+          if (child.exitCode === null) kill();
+          reject(e);
+        }
+      };
+      const onLost = (e: Error) => finish(new ConnectionError(`${e.message} (while running: ${shown})`, { cause: e, host: this.host }));
+      const onStdinError = (e: Error) => {
+        kill();
+        finish(new Error(`cannot send input to ${this.label}: ${e.message}`, { cause: e }));
+      };
+      this.running.add(onLost);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
+        timer = setTimeout(() => {
+          timedOut = true;
+          kill();
+        }, options.timeoutMs);
+      }
+      child.on('error', (e) => finish(new ConnectionError(`cannot run ${SSH_BIN} for ${this.label}: ${e.message}`, { cause: e, host: this.host })));
+      child.stdout!.on('data', (d: Buffer) => emitOut(outDec.write(d)));
+      child.stderr!.on('data', (d: Buffer) => emitErr(errDec.write(d)));
+      child.once('close', (code, signal) => {
+        emitOut(outDec.end());
+        emitErr(errDec.end());
+        if (settled) return;
+        if (killed || signal) {
+          finish();
+          resolve({ code: null, stdout: out.text(), stderr: err.text(), ...(timedOut ? { timedOut: true } : {}) });
+          return;
+        }
+        if (code === 255) {
+          const refused = SESSION_REFUSED.exec(errText);
+          if (refused && this.active > 1) {
+            // sshd allows fewer sessions than we had open (MaxSessions): lower the cap, queue again
+            this.maxChannels = Math.max(1, Math.min(this.maxChannels, this.active - 1));
+            finish(new SessionRefused(refused[1]), true);
+            return;
+          }
+          if (refused) return finish(new ConnectionError(`cannot start a command on ${this.label}: ${refused[1]}`, { host: this.host }));
+          if (MASTER_GONE.test(errText) || !this.master.alive) {
+            // the master went away: say why once it has exited (its log names the reason)
+            void Promise.race([this.master.exited, new Promise((r) => setTimeout(r, 300))]).then(() =>
+              finish(this.unusable() ?? new ConnectionError(`connection to ${this.label} lost (while running: ${shown})`, { host: this.host })),
+            );
+            return;
+          }
+        }
+        finish();
+        resolve({ code: code ?? null, stdout: out.text(), stderr: err.text() });
+      });
+      const stdin = child.stdin!;
+      stdin.on('error', () => {}); // EPIPE: the command exited before reading all its input
+      stdinSrc?.on('error', onStdinError);
+      const input = options.stdin;
+      if (input === undefined) stdin.end();
+      else if (stdinSrc) stdinSrc.pipe(stdin);
+      else stdin.end(input as string | Buffer);
+    });
+  }
+
+  /**
+   * A stream to a Unix socket or a 127.0.0.1 port on the host: the master forwards a local Unix
+   * socket in the private runtime directory to it (`ssh -O forward -L`, OpenSSH's
+   * direct-streamlocal / direct-tcpip, so the host needs no tool). A target the server cannot open
+   * shows as a stream that ends before its first byte: that is turned into an "open failed" error.
+   */
+  async connect(target: ConnectTarget): Promise<Duplex> {
+    const bad = this.unusable();
+    if (bad) throw bad;
+    const what = 'path' in target ? target.path : `127.0.0.1:${target.port}`;
+    const key = 'path' in target ? `p:${target.path}` : `t:${target.port}`;
+    let local = this.forwards.get(key);
+    if (!local) {
+      const sock = runtimePath('f');
+      local = new Promise<string>((resolve, reject) => {
+        execFile(SSH_BIN, forwardArgs(this.controlPath, sock, target), { timeout: 15_000 }, (e, _o, stderr) => {
+          if (e) reject(new ConnectionError(`${this.host}: cannot reach ${what} through SSH: open failed (${String(stderr).trim().split('\n').at(-1) || e.message})`, { host: this.host }));
+          else resolve(sock);
+        });
+      });
+      this.forwards.set(key, local);
+      local.catch(() => this.forwards.delete(key));
+    }
+    const path = await local;
+    const s = await new Promise<net.Socket>((resolve, reject) => {
+      const c = net.connect(path);
+      c.once('connect', () => {
+        c.off('error', reject);
+        resolve(c);
+      });
+      c.once('error', (e) => reject(new ConnectionError(`${this.host}: cannot reach ${what} through SSH: ${e.message}`, { cause: e, host: this.host })));
+    });
+    return firstByteGuard(s, () => new ConnectionError(`${this.host}: cannot reach ${what} through SSH: open failed (closed before any answer)`, { host: this.host }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const err = new ConnectionError(`connection to ${this.label} closed`, { host: this.host });
+    for (const w of this.waiters.splice(0)) w.reject(err);
+    for (const fail of [...this.running]) fail(err);
+    if (this.master.alive) {
+      // a clean exit first (the master closes the connection), then the guard's SIGTERM
+      await new Promise<void>((r) => execFile(SSH_BIN, exitArgs(this.controlPath), { timeout: 2000 }, () => r()));
+    }
+    await this.master.stop();
+    releaseRuntimeDir();
+  }
+}
+
+/** a socket whose end before its first byte is an error (the forwarded target could not be opened) */
+function firstByteGuard(s: net.Socket, failure: () => Error): Duplex {
+  let got = false;
+  const d = new Duplex({
+    read() {
+      s.resume();
+    },
+    write(chunk, _enc, cb) {
+      // before the first byte a write error means the target was not opened: 'close' says so
+      s.write(chunk, (e) => cb(e && got ? e : undefined));
+    },
+    final(cb) {
+      s.end();
+      cb();
+    },
+    destroy(e, cb) {
+      s.destroy();
+      cb(e);
+    },
+  });
+  s.on('data', (b: Buffer) => {
+    got = true;
+    if (!d.push(b)) s.pause();
+  });
+  s.on('end', () => (got ? d.push(null) : d.destroy(failure())));
+  s.on('error', (e) => d.destroy(got ? e : failure()));
+  s.on('close', () => {
+    if (!d.destroyed && !got) d.destroy(failure());
+  });
+  return d;
+}
