@@ -144,6 +144,10 @@ export function exitArgs(controlPath: string): string[] {
 /**
  * The master runs under a tiny `sh` guard holding a pipe from this process on fd 3: when this
  * process dies in any way (even SIGKILL) the pipe closes and the guard ends the master, so no
- * connection outlives its run. `exec` keeps the master's pid = the guard's pid = the group id.
+ * connection outlives its run; once it is gone the guard removes the runtime directory (a
+ * killed run leaves nothing behind). While this process lives the pipe stays open: a master that
+ * ends earlier is ended with its whole process group, the guard included. `exec` keeps the master's pid = the guard's pid
+ * = the process group id. `$EE_RUNTIME_DIR` names the directory.
  */
-export const GUARD_SCRIPT = '{ read _ <&3; kill -TERM $$; } >/dev/null 2>&1 & exec "$@" 3<&-';
+export const GUARD_SCRIPT =
+  '{ read _ <&3; kill -TERM $$; while kill -0 $$; do sleep 1; done; rm -rf "$EE_RUNTIME_DIR"; } >/dev/null 2>&1 & exec "$@" 3<&-';

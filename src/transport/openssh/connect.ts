@@ -9,7 +9,7 @@
  * Failures are the built-in client's one-line ConnectionError / HostKeyError (exit 3).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ResolvedHost } from '../../config/resolve.js';
@@ -55,11 +55,11 @@ function sshG(configFile: string, host: ResolvedHost): Promise<OpenSshSettings> 
 export async function connectOpenSsh(host: ResolvedHost, o: ConnectOpenSshOptions): Promise<OpenSshTransport> {
   if (host.local) throw new ConnectionError(`host ${host.id} is local; it has no SSH connection`, { host: host.id });
   const home = homeDir();
-  acquireRuntimeDir();
+  const runtimeDir = acquireRuntimeDir();
   let master: Master | undefined;
+  const configFile = runtimePath('c');
   try {
-    // 1. the config ssh reads
-    const configFile = runtimePath('c');
+    // 1. the config ssh reads (only until the master has read it)
     const userConfig = o.userConfigFile ?? path.join(home, '.ssh', 'config');
     writeFileSync(
       configFile,
@@ -87,8 +87,9 @@ export async function connectOpenSsh(host: ResolvedHost, o: ConnectOpenSshOption
       strictYes: settings.strictHostKeyChecking === 'ask',
       ...(o.connectTimeoutMs !== undefined ? { connectTimeoutS: timeoutS } : {}),
     });
-    const started = await Master.start({ args, interactive: o.interactive, ...(o.interactive ? {} : { timeoutMs: timeoutS * 1000 + 1000 }) });
+    const started = await Master.start({ args, interactive: o.interactive, runtimeDir, ...(o.interactive ? {} : { timeoutMs: timeoutS * 1000 + 1000 }) });
     master = started.master;
+    rmSync(configFile, { force: true });
     const outcome = started.outcome;
     if (!outcome.ready) {
       if (outcome.timedOut) throw new ConnectionError(`cannot connect to ${label(settings)}: timed out after ${timeoutS}s`, { host: host.id });
@@ -114,6 +115,7 @@ export async function connectOpenSsh(host: ResolvedHost, o: ConnectOpenSshOption
       ...(o.maxChannels !== undefined ? { maxChannels: o.maxChannels } : {}),
     });
   } catch (e) {
+    rmSync(configFile, { force: true });
     await master?.stop();
     releaseRuntimeDir();
     if (e instanceof EeError) throw e;

@@ -20,6 +20,8 @@ export interface MasterStart {
   timeoutMs?: number;
   /** a passphrase or security-key prompt may need the terminal: keep the master in our session */
   interactive: boolean;
+  /** the runtime directory, removed by the guard (when empty) if this process is killed */
+  runtimeDir: string;
 }
 
 export type MasterOutcome = { ready: true; log: string } | { ready: false; log: string; timedOut: boolean };
@@ -35,14 +37,17 @@ export class Master {
   /** called once if the master exits after it was ready (the connection is gone) */
   onLost?: (reason: string) => void;
   private onData?: () => void;
+  private readonly detached: boolean;
 
   private constructor(o: MasterStart) {
     // detached (a new session) unless a prompt may need the controlling terminal; then the guard
     // ignores SIGINT, which ssh keeps ignoring (it never replaces an inherited SIG_IGN)
+    this.detached = !o.interactive;
     const script = o.interactive ? `trap '' INT; ${GUARD_SCRIPT}` : GUARD_SCRIPT;
     this.child = spawn('sh', ['-c', script, 'sh', SSH_BIN, ...o.args], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       detached: !o.interactive,
+      env: { ...process.env, EE_RUNTIME_DIR: o.runtimeDir },
     });
     this.unhookExit = atExit(() => this.killNow());
     this.exited = new Promise<void>((resolve) => {
@@ -52,8 +57,6 @@ export class Master {
         if (!exitSeen || !errEnded || this.exitedFlag) return;
         this.exitedFlag = true;
         this.unhookExit();
-        // the guard's reader: it ends once our end of its pipe closes
-        (this.child.stdio[3] as { destroy?: () => void } | null)?.destroy?.();
         resolve();
         if (this.ready) this.onLost?.(this.lastMessage() ?? 'the ssh master connection exited');
       };
@@ -84,7 +87,9 @@ export class Master {
       this.onData?.();
     });
     // the guard's pipe: never written; it only has to stay open while we live
-    (this.child.stdio[3] as NodeJS.WritableStream | null)?.on?.('error', () => {});
+    const guardPipe = this.child.stdio[3] as (NodeJS.WritableStream & { unref?: () => void }) | null;
+    guardPipe?.on('error', () => {});
+    guardPipe?.unref?.(); // held, never used: it must not keep this process alive
   }
 
   static start(o: MasterStart): Promise<{ master: Master; outcome: MasterOutcome }> {
@@ -154,6 +159,17 @@ export class Master {
     await Promise.race([this.exited, new Promise<void>((r) => (t = setTimeout(r, 2000)))]);
     if (t) clearTimeout(t);
     if (!this.exitedFlag) this.killNow('SIGKILL');
-    (this.child.stdio[3] as { destroy?: () => void } | null)?.destroy?.();
+    // the guard too (it outlives a master that exited by itself); never close its pipe, which
+    // would make it remove the runtime directory other hosts' masters still use
+    this.killGroup('SIGTERM');
+  }
+
+  private killGroup(signal: NodeJS.Signals): void {
+    if (!this.child.pid || !this.detached) return;
+    try {
+      process.kill(-this.child.pid, signal);
+    } catch {
+      /* the group is gone */
+    }
   }
 }
