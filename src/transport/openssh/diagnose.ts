@@ -112,7 +112,7 @@ export function parseMasterLog(text: string, home: string): MasterLog {
       const shown = tilde(m[1], home);
       log.tried = log.tried.filter((t) => t !== shown);
       log.skipped.push(`${shown} (${m[2]})`);
-    } else if (!/^(debug\d|OpenSSH_|Authenticated to |Transferred: |Warning: Permanently added|Pseudo-terminal)/.test(line) && !/^[@ ]/.test(line)) {
+    } else if (!/^(debug\d|OpenSSH_|Authenticated to |Transferred: |Bytes per second|Warning: Permanently added|Pseudo-terminal)/.test(line) && !/^[@ ]/.test(line)) {
       log.messages.push(line);
     }
   }

@@ -133,7 +133,7 @@ export class Master {
 
   /** the master's last line that is not debug output (why it exited, e.g. "Connection ... closed") */
   lastMessage(): string | undefined {
-    const lines = this.log.split(/\r?\n/).filter((l) => l.trim() && !/^(debug\d|OpenSSH_|Transferred: |Authenticated to )/.test(l));
+    const lines = this.log.split(/\r?\n/).filter((l) => l.trim() && !/^(debug\d|OpenSSH_|Transferred: |Bytes per second|Authenticated to )/.test(l));
     return lines.at(-1)?.trim();
   }
 

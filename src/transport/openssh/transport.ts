@@ -194,15 +194,22 @@ export class OpenSshTransport implements Transport {
       child.on('error', (e) => finish(new ConnectionError(`cannot run ${SSH_BIN} for ${this.label}: ${e.message}`, { cause: e, host: this.host })));
       child.stdout!.on('data', (d: Buffer) => emitOut(outDec.write(d)));
       child.stderr!.on('data', (d: Buffer) => emitErr(errDec.write(d)));
-      child.once('close', (code, signal) => {
+      // ssh hands the session's pipes to the master, which holds them until the remote command
+      // ends: a session we ended must not wait for that (the command may be stuck)
+      child.once('exit', (_code, signal) => {
+        if (!killed && !signal) return;
+        child.stdout!.destroy();
+        child.stderr!.destroy();
         emitOut(outDec.end());
         emitErr(errDec.end());
         if (settled) return;
-        if (killed || signal) {
-          finish();
-          resolve({ code: null, stdout: out.text(), stderr: err.text(), ...(timedOut ? { timedOut: true } : {}) });
-          return;
-        }
+        finish();
+        resolve({ code: null, stdout: out.text(), stderr: err.text(), ...(timedOut ? { timedOut: true } : {}) });
+      });
+      child.once('close', (code, signal) => {
+        if (settled || killed || signal) return;
+        emitOut(outDec.end());
+        emitErr(errDec.end());
         if (code === 255) {
           const refused = SESSION_REFUSED.exec(errText);
           if (refused && this.active > 1) {
