@@ -12,14 +12,17 @@ import net from 'node:net';
 import { Duplex, Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { ConnectionError } from '../../errors.js';
-import type { Cmd } from '../../remote/shell.js';
+import { cmd, raw, type Cmd } from '../../remote/shell.js';
 import { OutputBuffer } from '../output-buffer.js';
 import type { Signer } from '../ssh/signer.js';
 import { DEFAULT_MAX_CHANNELS } from '../ssh/ssh-transport.js';
-import type { ConnectTarget, ExecOptions, ExecResult, Transport } from '../types.js';
+import type { ConnectTarget, ExecOptions, ExecResult, LinkSample, Transport } from '../types.js';
 import { execArgs, exitArgs, forwardArgs, SSH_BIN } from './args.js';
 import type { Master } from './master.js';
 import { releaseRuntimeDir, runtimePath } from './runtime-dir.js';
+
+/** bytes sent to measure the upload throughput (as the built-in client's probe) */
+const PROBE_BYTES = 256 * 1024;
 
 /** ssh's own words when a multiplexed session could not start or its master went away */
 const SESSION_REFUSED = /^mux_client_request_session: session request failed: (.*)$/m;
@@ -52,6 +55,7 @@ export class OpenSshTransport implements Transport {
   private readonly forwards = new Map<string, Promise<string>>();
   private closing = false;
   private lostError?: ConnectionError;
+  private link?: Promise<LinkSample | undefined>;
 
   constructor(init: OpenSshTransportInit) {
     this.host = init.host;
@@ -238,6 +242,33 @@ export class OpenSshTransport implements Transport {
       else if (stdinSrc) stdinSrc.pipe(stdin);
       else stdin.end(input as string | Buffer);
     });
+  }
+
+  /**
+   * The link for `compress: auto`, estimated: the master's connection is out of reach of this
+   * process, so small sessions measure it: an empty command, twice (a session's set-up is about
+   * three round trips), then 256 KiB into `cat >/dev/null` (the difference is the upload time).
+   * Once per connection; three sessions the built-in client's probe does not need.
+   */
+  measureLink(): Promise<LinkSample | undefined> {
+    this.link ??= (async () => {
+      try {
+        // the quicker of two empty sessions: this machine's scheduling only ever adds time
+        let empty = Infinity;
+        for (let i = 0; i < 2; i++) {
+          const t = performance.now();
+          if ((await this.exec(cmd(':'))).code !== 0) return undefined;
+          empty = Math.min(empty, performance.now() - t);
+        }
+        const t = performance.now();
+        if ((await this.exec(cmd('cat', raw('>/dev/null')), { stdin: Buffer.alloc(PROBE_BYTES) })).code !== 0) return undefined;
+        const transferMs = Math.max(performance.now() - t - empty, 1);
+        return { rttMs: empty / 3, mbit: (PROBE_BYTES * 8) / (transferMs * 1000), probeBytes: PROBE_BYTES };
+      } catch {
+        return undefined;
+      }
+    })();
+    return this.link;
   }
 
   /**
