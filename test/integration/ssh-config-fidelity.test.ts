@@ -65,9 +65,9 @@ async function failure(p: Promise<unknown>): Promise<Error & { exitCode?: number
   return e!;
 }
 
-/** a Host block logging in to server i with the fixture's key, plus `extra` lines */
+/** a Host block logging in to server i with the fixture's key; `extra` lines come first, so they win */
 function block(name: string, i: number, extra: string[] = [], hostName = '127.0.0.1'): string {
-  return [`Host ${name}`, `  HostName ${hostName}`, `  Port ${f.servers[i].port}`, `  User ${f.user}`, `  IdentityFile ${f.clientKey}`, `  IdentitiesOnly yes`, ...extra.map((l) => `  ${l}`)].join('\n');
+  return [`Host ${name}`, ...extra.map((l) => `  ${l}`), `  HostName ${hostName}`, `  Port ${f.servers[i].port}`, `  User ${f.user}`, `  IdentityFile ${f.clientKey}`, `  IdentitiesOnly yes`].join('\n');
 }
 
 beforeAll(async () => {
@@ -144,6 +144,18 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
+/** pids of running relay commands */
+async function relayProcesses(): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const out: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(`${work}/relay.mjs`)) out.push(Number(name));
+  }
+  return out;
+}
+
 const relayed = () => (existsSync(relayLog) ? readFileSync(relayLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>) : []);
 
 describe('ProxyCommand', () => {
@@ -152,7 +164,11 @@ describe('ProxyCommand', () => {
     const t = await open('relayed');
     expect((await t.exec(c('echo via-proxy'))).stdout).toBe('via-proxy\n');
     expect(relayed().slice(before)).toEqual([{ host: 'target.invalid', port: String(f.servers[TARGET].port), user: f.user, orig: 'relayed' }]);
+    expect(await relayProcesses()).toHaveLength(1);
     await t.close();
+    // closing the connection ends the command
+    for (let i = 0; i < 100 && (await relayProcesses()).length; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await relayProcesses()).toEqual([]);
   });
 
   it('`ssh -W %h:%p bastion` through a second sshd', async () => {
