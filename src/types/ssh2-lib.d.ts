@@ -17,3 +17,7 @@ declare module 'ssh2/lib/protocol/Protocol.js' {
 declare module 'ssh2/lib/protocol/utils.js' {
   export function sendPacket(proto: unknown, packet: Buffer, bypass?: boolean): boolean;
 }
+declare module 'ssh2/lib/protocol/constants.js' {
+  const constants: Record<'DEFAULT_KEX' | 'SUPPORTED_KEX' | 'DEFAULT_CIPHER' | 'SUPPORTED_CIPHER' | 'DEFAULT_MAC' | 'SUPPORTED_MAC' | 'DEFAULT_SERVER_HOST_KEY' | 'SUPPORTED_SERVER_HOST_KEY', string[]>;
+  export = constants;
+}

@@ -24,6 +24,7 @@ const BASTION2 = 1;
 const TARGET = 2;
 const CERT = 3; // trusts the test CA
 const ALIASED = 4; // known only under a HostKeyAlias, hashed
+const OLD_CRYPTO = 5; // offers only a cipher the built-in client does not offer by default
 
 let f: SshdFixture;
 let restoreHome: () => void;
@@ -76,7 +77,7 @@ beforeAll(async () => {
   caPub = path.join(work, 'ca.pub');
   f = await startSshd({
     passphrase: 'agent only',
-    servers: [server('bastion'), server('bastion2'), server('target'), server('certhost', { sshdConfig: `TrustedUserCAKeys ${caPub}` }), server('aliased', { knownHosts: 'omit' })],
+    servers: [server('bastion'), server('bastion2'), server('target'), server('certhost', { sshdConfig: `TrustedUserCAKeys ${caPub}` }), server('aliased', { knownHosts: 'omit' }), server('oldcrypto', { sshdConfig: 'Ciphers aes256-cbc' })],
   });
   restoreHome = f.useHome();
   relayLog = path.join(work, 'relay.log');
@@ -114,6 +115,9 @@ s.on('close', () => process.exit(0)); s.on('error', (e) => { console.error('rela
     block('by-alias', ALIASED, ['HostKeyAlias web-alias', `UserKnownHostsFile ${aliasKnown}`]),
     block('by-wrong-alias', ALIASED, ['HostKeyAlias other-alias', `UserKnownHostsFile ${aliasKnown}`]),
     block('fdpass', TARGET, ['ProxyUseFdpass yes']),
+    block('old-default', OLD_CRYPTO),
+    block('old-plus-cbc', OLD_CRYPTO, ['Ciphers +aes256-cbc', 'HostKeyAlgorithms +ssh-rsa', 'PubkeyAcceptedAlgorithms +ssh-rsa']),
+    block('pq-only', TARGET, ['KexAlgorithms sntrup761x25519-sha512@openssh.com']),
   ];
   const base = readFileSync(f.sshConfig, 'utf8');
   writeFileSync(f.sshConfig, `Include conf.d/*.conf\n\n${base}\n${blocks.join('\n\n')}\n`);
@@ -286,6 +290,19 @@ describe('Include and Match', () => {
     writeFileSync(path.join(work, 'flag.match-excluded'), '');
     const e2 = await failure(open('match-excluded'));
     expect(e2.message).toMatch(new RegExp(`^cannot connect to ${os.userInfo().username}@127\\.0\\.0\\.1:1 `));
+  });
+});
+
+describe('algorithm lists', () => {
+  it('Ciphers +aes256-cbc reaches a server that offers only that; an algorithm ssh2 lacks is refused by name', async () => {
+    const e = await failure(open('old-default'));
+    expect(e).toBeInstanceOf(ConnectionError);
+    expect(e.message).toMatch(/cipher/i);
+    const t = await open('old-plus-cbc');
+    expect((await t.exec(c('echo cbc'))).stdout).toBe('cbc\n');
+    const pq = await failure(open('pq-only'));
+    expect(pq).toBeInstanceOf(ConfigError);
+    expect(pq.message).toMatch(/^~\/\.ssh\/config:\d+: KexAlgorithms: the built-in SSH client does not implement sntrup761x25519-sha512@openssh\.com; use `ssh_client: openssh`/);
   });
 });
 

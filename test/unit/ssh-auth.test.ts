@@ -67,6 +67,7 @@ function settings(over: Partial<SshHostSettings> = {}): SshHostSettings {
     identityFiles: [],
     identitiesOnly: false,
     certificateFiles: [],
+    algorithms: [],
     batchMode: false,
     compression: false,
     userKnownHostsFiles: [],

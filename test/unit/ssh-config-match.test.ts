@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { resolveSshHost } from '../../src/transport/ssh/ssh-config.js';
 import { splitArgs, splitLine } from '../../src/transport/ssh/ssh-config-file.js';
+import { algorithmChoice, assembleAlgorithms } from '../../src/transport/ssh/algorithms.js';
 
 const home = '/home/alice';
 const src = (userConfigText: string) => ({ home, userConfigText, systemConfigFile: null });
@@ -97,7 +98,6 @@ describe('keywords', () => {
     ['SecurityKeyProvider /usr/lib/sk.so', /SecurityKeyProvider/],
     ['CanonicalizeHostname yes', /CanonicalizeHostname yes/],
     ['BindInterface eth0', /BindInterface/],
-    ['KexAlgorithms +diffie-hellman-group1-sha1', /KexAlgorithms: algorithm lists/],
     ['PreferredAuthentications password', /PreferredAuthentications password/],
     ['ConnectionAttempts 3', /ConnectionAttempts 3/],
   ])('%s is refused by name, with file:line', (line, re) => {
@@ -126,5 +126,39 @@ describe('keywords', () => {
     process.env.EE_TEST_KEYDIR = '/keys';
     expect(resolve('x', 'IdentityFile ${EE_TEST_KEYDIR}/id\n').identityFiles).toEqual(['/keys/id']);
     expect(() => resolve('x', 'IdentityFile ${EE_TEST_UNSET_VAR}/id\n')).toThrow(/EE_TEST_UNSET_VAR is not set/);
+  });
+});
+
+describe('algorithm lists', () => {
+  const d = ['a1', 'b1', 'c1'];
+  const sup = ['a1', 'b1', 'c1', 'x-old', 'x-older'];
+  it.each([
+    ['+x-old', ['a1', 'b1', 'c1', 'x-old']],
+    ['+x-*', ['a1', 'b1', 'c1', 'x-old', 'x-older']],
+    ['-b*', ['a1', 'c1']],
+    ['^x-old,c1', ['x-old', 'c1', 'a1', 'b1']],
+    ['c1,a1', ['c1', 'a1']],
+  ])('%s', (spec, want) => expect(assembleAlgorithms('Ciphers', spec, d, sup)).toEqual(want));
+  it('an algorithm the built-in client lacks is refused by name, never dropped', () => {
+    expect(() => algorithmChoice([{ keyword: 'KexAlgorithms', spec: 'sntrup761x25519-sha512@openssh.com,curve25519-sha256', at: 'cfg:3' }])).toThrow(
+      'cfg:3: KexAlgorithms: the built-in SSH client does not implement sntrup761x25519-sha512@openssh.com; use `ssh_client: openssh` (the system ssh) for this host',
+    );
+    expect(() => algorithmChoice([{ keyword: 'Ciphers', spec: '-*' }])).toThrow(/leaves no algorithm/);
+  });
+  it('ssh2 lists from ssh config; HostKeyAlgorithms +ssh-rsa keeps the defaults plus it', () => {
+    const c = algorithmChoice([
+      { keyword: 'Ciphers', spec: '+aes256-cbc' },
+      { keyword: 'HostKeyAlgorithms', spec: '+ssh-rsa' },
+      { keyword: 'KexAlgorithms', spec: 'curve25519-sha256' },
+      { keyword: 'MACs', spec: '^hmac-sha2-512' },
+    ]);
+    expect(c.cipher?.at(-1)).toBe('aes256-cbc');
+    expect(c.serverHostKey).toContain('ssh-ed25519');
+    expect(c.kex).toEqual(['curve25519-sha256']);
+    expect(c.hmac?.[0]).toBe('hmac-sha2-512');
+  });
+  it('PubkeyAcceptedAlgorithms: + additions are followed (the built-in client accepts them all), others refused', () => {
+    expect(algorithmChoice([{ keyword: 'PubkeyAcceptedAlgorithms', spec: '+ssh-rsa' }])).toEqual({});
+    expect(() => algorithmChoice([{ keyword: 'PubkeyAcceptedKeyTypes', spec: '-ssh-rsa' }])).toThrow(/PubkeyAcceptedKeyTypes -ssh-rsa: the built-in SSH client offers every key type/);
   });
 });

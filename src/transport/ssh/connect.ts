@@ -20,6 +20,9 @@ import { hostKeyCheck } from './host-key.js';
 import { homeDir, hostLabel, resolveRoute, type Hop, type SshConfigSource, type SshHostSettings } from './ssh-config.js';
 import { takeEarly, type EarlySocket } from './predial.js';
 import { ProxyCommandStream } from './proxy-command.js';
+import { algorithmChoice } from './algorithms.js';
+
+type Algorithms = NonNullable<ConnectConfig['algorithms']>;
 import { SshTransport } from './ssh-transport.js';
 import { Client } from './ssh2-lib.js';
 
@@ -72,6 +75,8 @@ function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Dup
   const label = hostLabel(s);
   const hostKey = hostKeyCheck(hop, hostId);
   const preferred = hostKey.preferredAlgorithms as ServerHostKeyAlgorithm[];
+  // lists from ssh config replace ssh2's (an explicit HostKeyAlgorithms is not reordered, as in ssh)
+  const chosen = algorithmChoice(s.algorithms);
 
   return new Promise<ClientType>((resolve, reject) => {
     const client = new Client();
@@ -183,9 +188,15 @@ function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Dup
       ...(s.forwardAgent ? { agent: s.forwardAgent, agentForward: true } : {}),
       algorithms: {
         // curve25519 first: fast everywhere; ssh2's defaults otherwise
-        kex: { remove: 'curve25519-sha256', prepend: 'curve25519-sha256' } as unknown as NonNullable<ConnectConfig['algorithms']>['kex'],
-        ...(s.compression ? { compress: ['zlib@openssh.com', 'zlib', 'none'] as NonNullable<ConnectConfig['algorithms']>['compress'] } : {}),
-        ...(preferred.length ? { serverHostKey: { remove: preferred, prepend: preferred } as unknown as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } : {}),
+        kex: (chosen.kex ?? { remove: 'curve25519-sha256', prepend: 'curve25519-sha256' }) as unknown as Algorithms['kex'],
+        ...(s.compression ? { compress: ['zlib@openssh.com', 'zlib', 'none'] as Algorithms['compress'] } : {}),
+        ...(chosen.serverHostKey
+          ? { serverHostKey: chosen.serverHostKey as Algorithms['serverHostKey'] }
+          : preferred.length
+            ? { serverHostKey: { remove: preferred, prepend: preferred } as unknown as Algorithms['serverHostKey'] }
+            : {}),
+        ...(chosen.cipher ? { cipher: chosen.cipher as Algorithms['cipher'] } : {}),
+        ...(chosen.hmac ? { hmac: chosen.hmac as Algorithms['hmac'] } : {}),
       },
       ...(sock ? { sock: sock as unknown as ConnectConfig['sock'] } : {}),
       ...(opts.debug ? { debug: opts.debug } : {}),

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ResolvedHost } from '../../config/resolve.js';
 import { ConfigError, ConnectionError } from '../../errors.js';
+import type { AlgorithmSpec } from './algorithms.js';
 import { evaluateConfig, type Obtained, type Options } from './ssh-config-file.js';
 import { refusal } from './ssh-keywords.js';
 import { expandEnv, expandTokens, localUser, TOKENS, type TokenContext } from './ssh-tokens.js';
@@ -55,6 +56,8 @@ export interface SshHostSettings {
   compression: boolean;
   /** ForwardAgent: the agent socket to forward to the host's commands */
   forwardAgent?: string;
+  /** Ciphers, MACs, KexAlgorithms, HostKeyAlgorithms, PubkeyAcceptedAlgorithms as written (algorithms.ts) */
+  algorithms: AlgorithmSpec[];
 }
 
 /** Values from ee-deploy.yaml: each one wins over ssh config. */
@@ -241,6 +244,12 @@ export function resolveSshHost(name: string, overrides: SshHostOverrides = {}, s
     if (sock && sock !== 'none') forwardAgent = sock;
   }
 
+  const algorithms: AlgorithmSpec[] = [];
+  for (const k of ['KexAlgorithms', 'Ciphers', 'MACs', 'HostKeyAlgorithms', 'PubkeyAcceptedAlgorithms', 'PubkeyAcceptedKeyTypes']) {
+    const o = one(k.toLowerCase());
+    if (o?.args[0]) algorithms.push({ keyword: k, spec: o.args[0], at: at(o) });
+  }
+
   return {
     alias: name,
     hostName,
@@ -265,6 +274,7 @@ export function resolveSshHost(name: string, overrides: SshHostOverrides = {}, s
     batchMode: yes(arg('batchmode')) ?? false,
     compression: yes(arg('compression')) ?? false,
     ...(forwardAgent ? { forwardAgent } : {}),
+    algorithms,
   };
 }
 

@@ -32,8 +32,6 @@ function k(name: string, effect: KeywordEffect, extra: Partial<KeywordInfo> = {}
   return { name, effect, openssh: true, ...extra };
 }
 
-const ALGORITHMS = 'algorithm lists are not configurable in the built-in SSH client';
-
 export const KEYWORDS: KeywordInfo[] = [
   k('Host', 'honoured'),
   k('Match', 'honoured'),
@@ -92,15 +90,17 @@ export const KEYWORDS: KeywordInfo[] = [
   k('CanonicalizeMaxDots', 'none'),
   k('CanonicalizePermittedCNAMEs', 'none'),
   k('ConnectionAttempts', 'none', { refuse: (a) => (a[0] && a[0] !== '1' ? `ConnectionAttempts ${a[0]} is not supported by the built-in SSH client (it tries once)` : undefined) }),
-  k('Ciphers', 'none', { refuse: () => `Ciphers: ${ALGORITHMS}` }),
-  k('MACs', 'none', { refuse: () => `MACs: ${ALGORITHMS}` }),
-  k('KexAlgorithms', 'none', { refuse: () => `KexAlgorithms: ${ALGORITHMS}` }),
-  k('HostKeyAlgorithms', 'none', { refuse: () => `HostKeyAlgorithms: ${ALGORITHMS}` }),
-  k('PubkeyAcceptedAlgorithms', 'none', { refuse: () => `PubkeyAcceptedAlgorithms: ${ALGORITHMS}` }),
-  k('PubkeyAcceptedKeyTypes', 'none', { refuse: () => `PubkeyAcceptedKeyTypes: ${ALGORITHMS}` }),
+  // algorithm lists: checked and applied by algorithms.ts
+  k('Ciphers', 'honoured'),
+  k('MACs', 'honoured'),
+  k('KexAlgorithms', 'honoured'),
+  k('HostKeyAlgorithms', 'honoured'),
+  k('PubkeyAcceptedAlgorithms', 'honoured'),
+  k('PubkeyAcceptedKeyTypes', 'honoured'),
   k('HostbasedAcceptedAlgorithms', 'none'),
   k('HostbasedKeyTypes', 'none'),
-  k('CASignatureAlgorithms', 'none', { refuse: () => `CASignatureAlgorithms: ${ALGORITHMS}` }),
+  // only for host certificates, which the built-in client does not accept (@cert-authority lines)
+  k('CASignatureAlgorithms', 'none'),
   k('RequiredRSASize', 'none', { refuse: () => 'RequiredRSASize is not supported by the built-in SSH client' }),
   k('RekeyLimit', 'none', { refuse: () => 'RekeyLimit is not supported by the built-in SSH client' }),
   // no effect on where or how the connection is made
