@@ -7,6 +7,8 @@ export interface InterpolationResult {
   /** names of `${secret:NAME}` references that have no value */
   missingSecrets: string[];
   usedSecrets: boolean;
+  /** the values filled in, in order */
+  values: string[];
 }
 
 /** `${secret:NAME}` values (from the encrypted secrets file), or undefined when none were loaded */
@@ -20,6 +22,7 @@ export function interpolate(input: string, env: NodeJS.ProcessEnv = process.env,
   const missing: string[] = [];
   const missingSecrets: string[] = [];
   let usedSecrets = false;
+  const values: string[] = [];
   const value = input.replace(/\$(\$?)\{(secret:)?([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, escape: string, fromFile: string | undefined, name: string) => {
     if (escape) return whole.slice(1);
     // own keys only: `${constructor}` must be an unset variable, not Object.prototype's member
@@ -29,10 +32,11 @@ export function interpolate(input: string, env: NodeJS.ProcessEnv = process.env,
       return '';
     }
     registerSecret(v);
+    values.push(v);
     usedSecrets = true;
     return v;
   });
-  return { value, missing, missingSecrets, usedSecrets };
+  return { value, missing, missingSecrets, usedSecrets, values };
 }
 
 /** does this config text use the secrets file (`${secret:...}` or `env_file`)? */

@@ -44,12 +44,50 @@ export interface ParseOptions {
  * parser stack overflows) and never a multi-line or runaway message (hostile keys and values).
  */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): RawConfig {
+  const interpolated: Interpolated = new Map();
   try {
-    return parseConfigTextUnsafe(text, file, env, opts);
+    return parseConfigTextUnsafe(text, file, env, opts, interpolated);
   } catch (e) {
-    const msg = e instanceof EeError ? e.message : `${file}: invalid YAML: ${(e as Error)?.message ?? String(e)}`;
-    if (e instanceof ConfigError && !/[\r\n]/.test(msg) && msg.length <= MAX_MESSAGE) throw e;
+    const raw = e instanceof EeError ? e.message : `${file}: invalid YAML: ${(e as Error)?.message ?? String(e)}`;
+    // before any clipping: a value cut short is no longer caught by the printer's redaction
+    const msg = hideInterpolated(raw, interpolated);
+    if (e instanceof ConfigError && msg === raw && !/[\r\n]/.test(msg) && msg.length <= MAX_MESSAGE) throw e;
     throw new ConfigError(clip(msg.replace(/\s*[\r\n]+\s*/g, ' '), MAX_MESSAGE));
+  }
+}
+
+/** scalars whose text had `${VAR}` / `${secret:NAME}` filled in: their source text, and the values put in */
+type Interpolated = Map<Node, { source: string; values: string[] }>;
+
+/** shortest start of a value that is hidden when a message quotes it cut short */
+const MIN_HIDDEN_PREFIX = 8;
+
+/**
+ * A config error never shows a value that came from the environment or the secrets file (any of
+ * them may be a token): neither whole (also JSON-escaped) nor cut short, as messages quoting a
+ * long value do.
+ */
+function hideInterpolated(message: string, interpolated: Interpolated): string {
+  const forms = [...interpolated.values()]
+    .flatMap((i) => i.values)
+    .flatMap((v) => [v, JSON.stringify(v).slice(1, -1)])
+    .filter((v) => v.length > 0 && !v.includes('\0'));
+  let out = message;
+  // the longest whole value or start of one first, again and again: replacing a shorter piece
+  // first could break up a longer one (a value and its JSON-escaped form share their start)
+  for (;;) {
+    let best = '';
+    for (const f of forms) {
+      for (let k = f.length; k >= Math.min(f.length, MIN_HIDDEN_PREFIX) && k > best.length; k--) {
+        if (out.includes(f.slice(0, k))) {
+          best = f.slice(0, k);
+          break;
+        }
+      }
+    }
+    // NUL while replacing (no value holds one), so a value like `*` cannot match its own mask
+    if (!best) return out.replace(/\0/g, '***');
+    out = out.split(best).join('\0');
   }
 }
 
@@ -59,7 +97,7 @@ function clip(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, max - 3)}...` : s;
 }
 
-function parseConfigTextUnsafe(text: string, file: string, env: NodeJS.ProcessEnv, opts: ParseOptions): RawConfig {
+function parseConfigTextUnsafe(text: string, file: string, env: NodeJS.ProcessEnv, opts: ParseOptions, interpolated: Interpolated): RawConfig {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const where = (offset: number | undefined) => {
@@ -75,7 +113,7 @@ function parseConfigTextUnsafe(text: string, file: string, env: NodeJS.ProcessEn
   if (doc.contents === null || !isMap(doc.contents)) {
     throw new ConfigError('the config must be a YAML mapping (key: value pairs)', where(doc.contents?.range?.[0]));
   }
-  interpolateDocument(doc, env, where, opts.secret);
+  interpolateDocument(doc, env, where, opts.secret, interpolated);
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 });
@@ -84,10 +122,10 @@ function parseConfigTextUnsafe(text: string, file: string, env: NodeJS.ProcessEn
   }
   const result = configSchema.safeParse(data);
   if (result.success) return result.data;
-  throw issueToError(result.error.issues[0], doc, where);
+  throw issueToError(result.error.issues[0], doc, where, interpolated);
 }
 
-function interpolateDocument(doc: Document, env: NodeJS.ProcessEnv, where: (o?: number) => string, secret?: SecretLookup): void {
+function interpolateDocument(doc: Document, env: NodeJS.ProcessEnv, where: (o?: number) => string, secret: SecretLookup | undefined, interpolated: Interpolated): void {
   visit(doc, {
     Scalar(key, node) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
@@ -99,6 +137,7 @@ function interpolateDocument(doc: Document, env: NodeJS.ProcessEnv, where: (o?: 
       if (r.missing.length) {
         throw new ConfigError(`environment variable ${r.missing[0]} is not set (used as \${${r.missing[0]}}; write $\${${r.missing[0]}} for a literal)`, where(node.range?.[0]));
       }
+      if (r.values.length) interpolated.set(node, { source: node.value, values: r.values });
       node.value = r.value;
     },
   });
@@ -106,7 +145,7 @@ function interpolateDocument(doc: Document, env: NodeJS.ProcessEnv, where: (o?: 
 
 type Issue = z.core.$ZodIssue;
 
-function issueToError(issue: Issue, doc: Document, where: (o?: number) => string): ConfigError {
+function issueToError(issue: Issue, doc: Document, where: (o?: number) => string, interpolated: Interpolated): ConfigError {
   const p = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
   const dotted = p.map((k) => (typeof k === 'number' ? `[${k}]` : /^[A-Za-z0-9_-]+$/.test(k) ? `.${k}` : `[${shortJson(k)}]`)).join('').replace(/^\./, '') || '(top level)';
   if (issue.code === 'unrecognized_keys') {
@@ -124,7 +163,9 @@ function issueToError(issue: Issue, doc: Document, where: (o?: number) => string
   const node = nearestNode(doc, p);
   let message = issue.message;
   if (issue.code === 'invalid_type') {
-    const got = describeValue(doc.getIn(p));
+    // a filled-in value is named by its source text (`${TOKEN}`), never shown
+    const from = interpolated.get(doc.getIn(p, true) as Node);
+    const got = from ? `${typeof doc.getIn(p)} from ${shortJson(from.source)}` : describeValue(doc.getIn(p));
     message = !doc.hasIn(p) ? `missing required key` : `expected ${issue.expected}, got ${got}`;
   } else if (issue.code === 'invalid_key') {
     message = `invalid name: ${issue.issues[0]?.message ?? issue.message}`;
