@@ -1,6 +1,7 @@
 /**
  * Read-only and lock-only operations: releases, history, check, lock, unlock. One exec per host.
  */
+import { redact } from '../config/secrets.js';
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { EeError, LockHeldError } from '../errors.js';
 import { parseHistory, type HistoryRecord } from '../history/record.js';
@@ -41,7 +42,7 @@ export async function inspectHosts(config: ResolvedConfig, hosts: ResolvedHost[]
 
 /** `ee-deploy lock`: hold the lock by hand on every host (all or none). */
 export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; user: string; message?: string }): Promise<{ host: string; ok: boolean; error?: string; exitCode?: number }[]> {
-  const info: LockInfo = newLockInfo({ user: o.user, machine: machineName(), message: o.message, command: 'lock', manual: true, env: config.envName });
+  const info: LockInfo = newLockInfo({ user: o.user, machine: machineName(), message: o.message && redact(o.message), command: 'lock', manual: true, env: config.envName });
   const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     let r = await t.exec(manualLockScript(h.path, serializeLock(info)));
     let st = parseLockAnswer(r.stdout);

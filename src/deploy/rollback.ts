@@ -144,7 +144,7 @@ function hasPostChecks(o: RollbackOptions): boolean {
 async function direct(c: Ctx, host: ResolvedHost, transports: Promise<Map<string, Transport>>): Promise<RollbackResult | undefined> {
   const { o } = c;
   const t = (await transports).get(host.id)!;
-  const lock = newLockInfo({ user: c.user, machine: machineName(), message: o.message, command: 'rollback', env: o.config.envName });
+  const lock = newLockInfo({ user: c.user, machine: machineName(), message: o.message && redact(o.message), command: 'rollback', env: o.config.envName });
   const sessions: Sessions = { hosts: [{ host, t, state: emptyState(), locked: false }], token: lock.token, lock, close: async () => {} };
   return apply(c, sessions, undefined, lock);
 }

@@ -2,6 +2,7 @@
  * A run's hold on its hosts: one transport per host for the whole run, the deploy lock taken on
  * every host (all or none), and the state each host reported when the lock was taken.
  */
+import { redact } from '../config/secrets.js';
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { LockHeldError } from '../errors.js';
 import { describeHolder, holderText, InfoGrace, lockHeldMessage, lockStaleness, newLockInfo, parseLock, pidAlive, serializeLock, unlockScript, type LockInfo } from '../remote/steps/lock.js';
@@ -67,7 +68,7 @@ export async function closeHosts(p: Promise<Map<string, Transport>> | undefined)
 }
 
 export async function openSessions(o: OpenSessionsOptions): Promise<Sessions> {
-  const lock = newLockInfo({ user: o.user, machine: machineName(), message: o.message, command: o.command, env: o.config.envName });
+  const lock = newLockInfo({ user: o.user, machine: machineName(), message: o.message && redact(o.message), command: o.command, env: o.config.envName });
   const token = lock.token;
   const step = o.reporter.step(`connecting to ${o.hosts.length === 1 ? o.hosts[0].id : `${o.hosts.length} hosts`}`);
   let transports: Map<string, Transport>;

@@ -95,8 +95,8 @@ describe('builders', () => {
     expect(lock.text.split('\n')[0]).toBe(`R='/srv/it'\\''s'`);
     expect(body(lock)).toEqual([
       `INFO='{"token":"t","message":"$(touch x)"}'`,
-      'mkdir -p "$META" || exit 1',
-      `if mkdir "$LOCK" 2>/dev/null; then printf '%s\\n' "$INFO" > "$LOCK/info"; echo "@@ee lock acquired"; else echo "@@ee lock held $(head -n 1 "$LOCK/info" 2>/dev/null)"; fi`,
+      '{ [ -d "$META" ] || mkdir -p -m 700 "$META"; } && { chmod o-rwx "$META" 2>/dev/null || :; } || exit 1',
+      `if mkdir -m 700 "$LOCK" 2>/dev/null; then (umask 077 && printf '%s\\n' "$INFO" > "$LOCK/info"); echo "@@ee lock acquired"; else echo "@@ee lock held $(head -n 1 "$LOCK/info" 2>/dev/null)"; fi`,
     ]);
     expect(body(unlockScript('/srv/shop', 'f00d'))).toEqual(['TOKEN=f00d', 'l=; { IFS= read -r l < "$LOCK/info"; } 2>/dev/null; case $l in *"\\"token\\":\\"$TOKEN\\""*) rm -rf "$LOCK"; echo "@@ee unlocked" ;; esac']);
     expect(writableScript("/srv/it's $(x)").text).toBe(

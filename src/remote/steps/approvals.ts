@@ -6,6 +6,7 @@ import type { Cmd } from '../shell.js';
 import { script } from '../shell.js';
 import { layout } from '../layout.js';
 import { MARK } from '../protocol.js';
+import { MAKE_META } from './common.js';
 
 const DIR = (root: string) => `${layout(root).meta}/approvals`;
 
@@ -16,7 +17,8 @@ export function readApprovalsScript(root: string): Cmd {
 export function writeApprovalScript(root: string, request: string): Cmd {
   if (!/^[0-9a-f]{12}$/.test(request)) throw new Error(`bad approval request id ${JSON.stringify(request)}`);
   return script(
-    { D: DIR(root), ID: request },
+    { META: layout(root).meta, D: DIR(root), ID: request },
+    MAKE_META,
     `mkdir -p "$D" || exit 1`,
     `T="$D/.$ID.tmp.$$"`,
     `cat > "$T" && mv -f "$T" "$D/$ID.json" || { rm -f "$T"; exit 1; }`,

@@ -42,3 +42,10 @@ export const DISCARD = `discard() { mkdir -p "$TRASH" 2>/dev/null; t="$TRASH/\${
  * Anything else is left as it is, for the caller to report.
  */
 export const READ_CURRENT = `cur=$(readlink "$CURRENT" 2>/dev/null || true); case $cur in '') ;; *) case $cur in /*) t=$cur ;; *) t="$R/$cur" ;; esac; c=\${cur%/}; c=\${c##*/}; case $c in ''|.|..) ;; *) [ "$t" -ef "$RELEASES/$c" ] && cur="releases/$c" ;; esac ;; esac`;
+
+/**
+ * Creates `.ee-deploy/` (lock info, history, manifests, approvals: who deployed what, when, and
+ * the content hashes of every file) for its owner alone (0700); an existing one loses any access
+ * for other users, while a group the admin gave access to keeps it. Needs $META.
+ */
+export const MAKE_META = `{ [ -d "$META" ] || mkdir -p -m 700 "$META"; } && { chmod o-rwx "$META" 2>/dev/null || :; }`;

@@ -5,7 +5,7 @@
 import { hasTag, MARK } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
 import { assertReleaseId } from '../release-id.js';
-import { baseVars, DISCARD, READ_CURRENT, type Vars } from './common.js';
+import { baseVars, DISCARD, MAKE_META, READ_CURRENT, type Vars } from './common.js';
 import { RELEASE } from './lock.js';
 import { pruneBackupsLines } from './migrate.js';
 import { parsePruned, pruneLines } from './prune.js';
@@ -28,7 +28,7 @@ export function finishScript(o: {
   unlockToken?: string;
 }): Cmd {
   const vars: Vars = { ...baseVars(o.root), HLINE: o.historyLine ?? '', RLINE: o.revisionsLine ?? '', TOKEN: o.unlockToken ?? '' };
-  const body: string[] = [`mkdir -p "$META"`, DISCARD];
+  const body: string[] = [MAKE_META, DISCARD];
   if (o.historyLine) body.push(APPEND_HISTORY);
   if (o.revisionsLine) body.push(APPEND_REVLOG);
   if (o.markBad) {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { LockHolder } from '../../errors.js';
 import { MARK, say, tags } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
-import { baseVars } from './common.js';
+import { baseVars, MAKE_META } from './common.js';
 
 // ---------------------------------------------------------------------------------------------
 // the record
@@ -71,11 +71,11 @@ export const SAY_HELD = say('lock held $(head -n 1 "$LOCK/info" 2>/dev/null)');
 /** read-only: `lock held <info>` or `lock free` */
 export const LOCK_STATUS = `if [ -d "$LOCK" ]; then ${SAY_HELD}; else ${say('lock free')}; fi`;
 
-/** the atomic part of taking the lock (true when this script took it) */
-export const TAKE = `mkdir "$LOCK" 2>/dev/null`;
+/** the atomic part of taking the lock (true when this script took it); the owner's alone, as .ee-deploy/ */
+export const TAKE = `mkdir -m 700 "$LOCK" 2>/dev/null`;
 
-/** writes the record into a lock just taken */
-export const WRITE_INFO = `printf '%s\\n' "$INFO" > "$LOCK/info"`;
+/** writes the record into a lock just taken (0600: its message may say more than the holder's name) */
+export const WRITE_INFO = `(umask 077 && printf '%s\\n' "$INFO" > "$LOCK/info")`;
 
 /** `ours`: does the lock still carry this run's $TOKEN? (true when no token was given) */
 export const OURS = `ours() { [ -z "$TOKEN" ] && return 0; l=; { IFS= read -r l < "$LOCK/info"; } 2>/dev/null; case $l in *"\\"token\\":\\"$TOKEN\\""*) return 0 ;; esac; return 1; }`;
@@ -118,7 +118,7 @@ export function forceUnlockScript(root: string): Cmd {
 
 /** `ee-deploy lock`: take the lock by hand. */
 export function manualLockScript(root: string, info: string): Cmd {
-  return script({ ...baseVars(root), INFO: info }, `mkdir -p "$META" || exit 1`, `if ${TAKE}; then ${WRITE_INFO}; ${say('lock acquired')}; else ${SAY_HELD}; fi`);
+  return script({ ...baseVars(root), INFO: info }, `${MAKE_META} || exit 1`, `if ${TAKE}; then ${WRITE_INFO}; ${say('lock acquired')}; else ${SAY_HELD}; fi`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  */
 import { MARK, say, tags } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
-import { baseVars, DISCARD, READ_CURRENT, type Vars } from './common.js';
+import { baseVars, DISCARD, MAKE_META, READ_CURRENT, type Vars } from './common.js';
 import { acquireLines, BREAK_STALE, LOCK_STATUS, parseLockAnswer, type LockAnswer } from './lock.js';
 import { ID_PATTERN, PREVIOUS } from './previous.js';
 import { baseStateLines, parseBaseChanged, type BaseChanged } from './upload-base.js';
@@ -46,7 +46,7 @@ export function openScript(root: string, opts: { lockInfo?: string; breakToken?:
     body.push(`if [ ! -d "$R" ]; then ${say('nolayout')}; exit 0; fi`);
     body.push(LOCK_STATUS);
   } else {
-    body.push(`set -e`, `mkdir -p "$RELEASES" "$SHARED" "$STAGING"`, `set +e`);
+    body.push(`set -e`, `mkdir -p "$RELEASES" "$SHARED"`, MAKE_META, `mkdir -p "$STAGING"`, `set +e`);
   }
   if (opts.lockInfo !== undefined && !opts.readOnly) {
     body.push(BREAK_STALE);
