@@ -3,6 +3,7 @@ import { DeployError, EeError } from '../errors.js';
 import { parseHookFailure } from '../remote/steps/hooks.js';
 import { prepareScript } from '../remote/steps/prepare.js';
 import type { Reuse } from '../remote/steps/upload-base.js';
+import { REQUIRED_TOOLS } from '../remote/server-tools.js';
 import { hasTag, userOutput } from '../remote/protocol.js';
 import { execChecked, tail } from './remote.js';
 import type { HostSession } from './session.js';
@@ -17,7 +18,7 @@ export function preflight(run: Run, tree: SourceTree): void {
   if (run.o.dryRun) return;
   for (const s of run.toPrepare) {
     if (s.state.missingTools.length) {
-      throw new DeployError(`${s.host.id}: missing on the server: ${s.state.missingTools.join(', ')} (ee-deploy needs sh, tar, mkdir, ln, mv, rm, cp)`, { host: s.host.id, step: 'preflight' });
+      throw new DeployError(`${s.host.id}: missing on the server: ${s.state.missingTools.join(', ')} (ee-deploy needs ${REQUIRED_TOOLS.join(', ')})`, { host: s.host.id, step: 'preflight' });
     }
     const needKb = Math.ceil((tree.totalBytes * 1.1) / 1024) + 1024;
     if (s.state.availableKb !== undefined && s.state.availableKb < needKb) {

@@ -4,14 +4,13 @@
  * (current, releases, the previous release, free space, missing tools) and, for a deploy, the manifest of the upload base (upload-base.ts).
  */
 import { MARK, say, tags } from '../protocol.js';
+import { REQUIRED_TOOLS } from '../server-tools.js';
 import { script, type Cmd } from '../shell.js';
 import { baseVars, DISCARD, MAKE_META, READ_CURRENT, type Vars } from './common.js';
 import { acquireLines, BREAK_STALE, LOCK_STATUS, parseLockAnswer, type LockAnswer } from './lock.js';
 import { ID_PATTERN, PREVIOUS } from './previous.js';
 import { baseStateLines, parseBaseChanged, type BaseChanged } from './upload-base.js';
 
-/** the tools every step needs on the server */
-export const SERVER_TOOLS = ['tar', 'mkdir', 'ln', 'mv', 'rm', 'cp'];
 
 /** prints the state block parsed by parseState() */
 const PRINT_STATE = `
@@ -29,7 +28,7 @@ pc=\${cur#releases/}; case $pc in '') previous '' ;; ${ID_PATTERN}) previous "$p
 [ -z "$prev" ] || ${say('previous $prev')}
 avail=$(df -Pk "$R" 2>/dev/null | { read -r _; read -r _ _ _ a _; echo "$a"; })
 ${say('df ${avail:-unknown}')}
-for t in ${SERVER_TOOLS.join(' ')}; do command -v "$t" >/dev/null 2>&1 || ${say('missing $t')}; done
+for t in ${REQUIRED_TOOLS.join(' ')}; do command -v "$t" >/dev/null 2>&1 || ${say('missing $t')}; done
 # the history's last line: the next one names its hash (\`prev\`, the audit chain)
 if [ -s "$HISTORY" ]; then hl=$(tail -n 1 "$HISTORY"); [ -n "$hl" ] && printf '%s\n' "${MARK} histlast $hl"; fi
 `;
