@@ -6,17 +6,16 @@
  */
 
 /** every deploy, rollback and read command uses these (besides `sh` itself) */
-export const REQUIRED_TOOLS = ['sh', 'tar', 'mkdir', 'rm', 'mv', 'ln', 'readlink', 'cat', 'head', 'tail', 'grep', 'awk', 'dirname', 'df', 'du', 'sleep'];
+export const REQUIRED_TOOLS = ['sh', 'tar', 'mkdir', 'rm', 'mv', 'ln', 'cp', 'readlink', 'cat', 'head', 'tail', 'grep', 'awk', 'dirname', 'df', 'du', 'sleep', 'touch', 'ls', 'wc'];
 
 /** needed only by the feature named */
 export const OPTIONAL_TOOLS: Record<string, string> = {
   gzip: 'compressed uploads (`compress: auto`, the default over SSH, or `on`; BusyBox tar has its own)',
   setsid: 'a timed-out hook is killed with its whole process group (without it, only the hook shell)',
-  find: '`verify` (the live release listed)',
+  find: 'reusing the upload base (without it every upload is a full one) and `verify`',
   stat: '`verify` (mode and size of each entry)',
   sha256sum: '`verify` (content hashes)',
   chmod: '`env_file` (written mode 600)',
-  cp: '`load_balancer` / blue-green with nginx (the previous upstream file kept until the reload succeeds)',
   socat: '`load_balancer: haproxy` when SSH stream forwarding to its socket is refused (else `nc -U`)',
   nc: '`load_balancer: haproxy` fallback, as `socat` (OpenBSD netcat or BusyBox nc, with `-U`)',
 };

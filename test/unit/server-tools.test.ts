@@ -38,7 +38,10 @@ const env = { EE_PROJECT: 'shop' };
 const scripts: Record<string, Cmd> = {
   open: openScript(R, { lockInfo: '{"token":"t"}', breakToken: 'old', manifests: ['abc'] }),
   openReadOnly: openScript(R, { readOnly: true }),
-  prepare: prepareScript({ root: R, id: B, gzip: true, sharedDirs: ['log', 'storage/app'], sharedFiles: ['config/.env'], revision: 'abc', revisionTime: '2026-11-21T10:00:00Z', hooks: [USER], hookEnv: env, rootArchive: true, lockToken: 't', hooksTimeoutMs: 5000 }),
+  prepare: prepareScript({ root: R, id: B, gzip: true, sharedDirs: ['log', 'storage/app'], sharedFiles: ['config/.env'], revision: 'abc', revisionTime: '2026-11-21T10:00:00Z', hooks: [USER], hookEnv: env, reuse: 'copy', lockToken: 't', hooksTimeoutMs: 5000 }),
+  prepareHardlink: prepareScript({ root: R, id: B, gzip: false, sharedDirs: [], sharedFiles: [], revision: 'abc', revisionTime: 'x', hooks: [], hookEnv: env, reuse: 'hardlink' }),
+  prepareNone: prepareScript({ root: R, id: B, gzip: false, sharedDirs: [], sharedFiles: [], revision: 'abc', revisionTime: 'x', hooks: [], hookEnv: env, reuse: 'none' }),
+  prepareFull: prepareScript({ root: R, id: B, gzip: false, sharedDirs: [], sharedFiles: [], revision: 'abc', revisionTime: 'x', hooks: [], hookEnv: env }),
   switch: switchScript({ root: R, id: B, hooks: [USER], hookEnv: env, phase: 'after_switch', clearBad: true, lockToken: 't', hooksTimeoutMs: 5000 }),
   finish: finishScript({ root: R, historyLine: '{}', revisionsLine: 'x', markBad: { id: A, text: 'bad' }, removeRelease: A, keepPrepared: B, prune: [A], pruneBackupsBefore: B, unlockToken: 't' }),
   rollback: rollbackScript({ root: R, token: 't', lockInfo: '{}', hooks: [USER], hookEnv: env, record: { revisionsPrefix: 'alice rolled back to release ' }, hooksTimeoutMs: 5000 }),
