@@ -8,7 +8,7 @@ import { EeError, UsageError } from '../errors.js';
 import { onHosts } from '../transport/each-host.js';
 import { approvalMessage, approveProblem, expired, isRequest, REQUEST_ID, type Approval, type ApprovalRequest } from '../policy/approvals.js';
 import { NAMESPACE } from '../audit/chain.js';
-import { sshsign } from '../audit/sshsig.js';
+import { fingerprint, sshsign, sshverify } from '../audit/sshsig.js';
 import { parseApprovals, readApprovalsScript, writeApprovalScript } from '../remote/steps/approvals.js';
 import { machineName } from './identity.js';
 import { lastLine } from '../util/text.js';
@@ -59,6 +59,8 @@ export async function approveRequest(config: ResolvedConfig, hosts: ResolvedHost
   // signed like history lines with the key the connection to that host authenticated with
   const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
     const base = copies.find((c) => c.host.id === h.id)?.r ?? found;
+    if (t.signer && found.requester_key && fingerprint(t.signer.publicKey) === found.requester_key)
+      throw new UsageError(`${h.id}: ${found.requester} requested ${request} with the SSH key ${found.requester_key}; an approval signed with the same key does not count (another person, with their own key, must approve)`);
     const mine = t.signer ? { ...approval, sig: await sshsign(approvalMessage(found, approval), NAMESPACE, t.signer) } : approval;
     const updated = { ...base, approvals: [...base.approvals.filter((a) => a.user !== o.user), mine] };
     const r = await t.exec(writeApprovalScript(h.path, request), { stdin: JSON.stringify(updated) + '\n' });
@@ -66,5 +68,15 @@ export async function approveRequest(config: ResolvedConfig, hosts: ResolvedHost
   });
   const failed = res.find((x) => x.error);
   if (failed?.error) throw failed.error;
-  return { ...found, approvals: [...found.approvals, approval] };
+  // what a deploy will count (its own key aside): signed approvals over SSH, names on a local target
+  const counts = (a: Approval) => a.user !== o.user && (a.sig ? validSigner(found, a) : found.requester_key === undefined);
+  return { ...found, approvals: [...found.approvals.filter(counts), approval] };
+}
+
+function validSigner(r: ApprovalRequest, a: Approval): boolean {
+  try {
+    return fingerprint(sshverify(approvalMessage(r, a), NAMESPACE, a.sig!)) !== r.requester_key;
+  } catch {
+    return false;
+  }
 }

@@ -11,7 +11,7 @@ import { EeError, PolicyError, UsageError } from '../errors.js';
 import { onHosts } from '../transport/each-host.js';
 import { approvalMessage, approversFor, isRequest, newRequest, reusableRequest, type Approval, type ApprovalRequest } from '../policy/approvals.js';
 import { NAMESPACE, parseAllowedSigners, type AllowedSigner } from '../audit/chain.js';
-import { sshverify } from '../audit/sshsig.js';
+import { fingerprint, sshverify } from '../audit/sshsig.js';
 import { allowedSignersFile } from '../audit/verify.js';
 import { readFileSync } from 'node:fs';
 import { evaluatePolicy, hasRules } from '../policy/evaluate.js';
@@ -70,14 +70,22 @@ function readSigners(file: string): AllowedSigner[] {
   }
 }
 
-function signedByAllowed(r: ApprovalRequest, a: Approval, allowed: AllowedSigner[]): boolean {
+/**
+ * Whether an approval read from an SSH host counts. A name is only what the approver typed, so
+ * the key is what tells people apart: the approval must carry a valid signature, by a key other
+ * than the one the requesting deploy and this deploy connected with (one person approving their
+ * own request under another name), and, with audit.allowed_signers, by one of those keys.
+ */
+function signedApproval(r: ApprovalRequest, a: Approval, deployerKey: Buffer, allowed: AllowedSigner[] | undefined): boolean {
   if (!a.sig) return false;
+  let k: Buffer;
   try {
-    const k = sshverify(approvalMessage(r, a), NAMESPACE, a.sig);
-    return allowed.some((s) => s.key.equals(k) && (!s.namespaces || s.namespaces.includes(NAMESPACE)));
+    k = sshverify(approvalMessage(r, a), NAMESPACE, a.sig);
   } catch {
     return false;
   }
+  if (k.equals(deployerKey) || (r.requester_key !== undefined && fingerprint(k) === r.requester_key)) return false;
+  return !allowed || allowed.some((s) => s.key.equals(k) && (!s.namespaces || s.namespaces.includes(NAMESPACE)));
 }
 
 /** what an approval binds to: the digest of the release manifest of this tree (content, modes, links) */
@@ -96,22 +104,27 @@ export async function requireApprovals(o: GateOptions, user: string, git: GitInf
   const read = await onHosts(o.hosts, { interactive: o.interactive, maxParallel: o.config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(readApprovalsScript(h.path), { readOnly: true });
     if (r.code !== 0) throw new EeError(`${h.id}: reading approvals failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, 1, { host: h.id });
-    return parseApprovals(r.stdout).filter(isRequest);
+    return { requests: parseApprovals(r.stdout).filter(isRequest), key: t.signer?.publicKey };
   });
   const failed = read.find((x) => x.error);
   if (failed?.error) throw failed.error;
-  // with audit.allowed_signers configured, an approval counts only with a valid signature by one of them
   const allowed = o.config.raw.audit?.allowed_signers ? readSigners(allowedSignersFile(o.config)) : undefined;
-  const perHost = read.map((x) => approversFor(allowed ? x.value!.map((r) => ({ ...r, approvals: r.approvals.filter((a) => signedByAllowed(r, a, allowed)) })) : x.value!, key, now));
+  // over SSH only signed approvals count (see signedApproval); a local target has no key: names
+  const perHost = read.map(({ value: v }) => {
+    const deployerKey = v!.key;
+    const counted = deployerKey ? v!.requests.map((r) => ({ ...r, approvals: r.approvals.filter((a) => signedApproval(r, a, deployerKey, allowed)) })) : v!.requests;
+    return approversFor(counted, key, now);
+  });
   // every host must carry the approvals: one where they are missing does not count
   const approvers = perHost.reduce((a, b) => a.filter((u) => b.includes(u)));
   if (approvers.length >= needed) return approvers;
 
-  const all: ApprovalRequest[] = read.flatMap((x) => x.value!);
-  const req = reusableRequest(all, key, now) ?? newRequest({ ...key, commit: git.sha, requester: user, machine: machineName() }, now, o.config.policy.approval_ttl ?? DEFAULT_TTL);
+  const all: ApprovalRequest[] = read.flatMap((x) => x.value!.requests);
+  const myKey = read.find((x) => x.value!.key)?.value!.key;
+  const req = reusableRequest(all, key, now) ?? newRequest({ ...key, commit: git.sha, requester: user, requesterKey: myKey && fingerprint(myKey), machine: machineName() }, now, o.config.policy.approval_ttl ?? DEFAULT_TTL);
   const have = `${approvers.length} valid approval(s) for this content`;
   if (o.dryRun) throw new PolicyError(`policy approvals: ${needed} needed, ${have} (dry run: no request recorded)`, 'approvals');
-  const missing = read.filter((x) => !x.value!.some((r) => r.request === req.request)).map((x) => x.host);
+  const missing = read.filter((x) => !x.value!.requests.some((r) => r.request === req.request)).map((x) => x.host);
   const wrote = await onHosts(missing, { interactive: o.interactive, maxParallel: o.config.env.max_parallel }, async (t, h) => {
     const r = await t.exec(writeApprovalScript(h.path, req.request), { stdin: JSON.stringify(req) + '\n' });
     if (r.code !== 0) throw new EeError(`${h.id}: recording the approval request failed: ${lastLine(r.stderr) || `exit ${r.code}`}`, 1, { host: h.id });

@@ -29,6 +29,8 @@ export interface ApprovalRequest {
   commit?: string;
   fingerprint: string;
   requester: string;
+  /** SHA256 fingerprint of the SSH key the requesting deploy connected with (SSH hosts) */
+  requester_key?: string;
   machine: string;
   requested: string;
   expires: string;
@@ -72,8 +74,8 @@ export function reusableRequest(requests: ApprovalRequest[], k: ContentKey, now:
   return requests.filter((r) => matches(r, k) && !expired(r, now)).sort((a, b) => (a.requested < b.requested ? 1 : -1))[0];
 }
 
-export function newRequest(k: ContentKey & { commit?: string; requester: string; machine: string }, now: number, ttlMs: number): ApprovalRequest {
-  return { request: newRequestId(), project: k.project, env: k.env, commit: k.commit, fingerprint: k.fingerprint, requester: k.requester, machine: k.machine, requested: new Date(now).toISOString(), expires: new Date(now + ttlMs).toISOString(), approvals: [] };
+export function newRequest(k: ContentKey & { commit?: string; requester: string; requesterKey?: string; machine: string }, now: number, ttlMs: number): ApprovalRequest {
+  return { request: newRequestId(), project: k.project, env: k.env, commit: k.commit, fingerprint: k.fingerprint, requester: k.requester, ...(k.requesterKey ? { requester_key: k.requesterKey } : {}), machine: k.machine, requested: new Date(now).toISOString(), expires: new Date(now + ttlMs).toISOString(), approvals: [] };
 }
 
 /** why `user` may not approve `r` now, or undefined */

@@ -6,7 +6,7 @@
  * performer, the same content proceeds, changed content does not, requests reused).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,21 @@ function project(policy: string, spec: Partial<ProjectSpec> = {}, hosts = ['web1
   return { p, roots };
 }
 
-const run = (p: Project, args: string[], env: NodeJS.ProcessEnv = {}) => cli(f.home, p.dir, args, { env });
+const run = (p: Project, args: string[], env: NodeJS.ProcessEnv = {}, home = f.home) => cli(home, p.dir, args, { env });
+
+/** another person: their own HOME with their own SSH key (authorized on the test sshd) */
+function person(name: string): { home: string; key: string; pub: string } {
+  const home = mkdtempSync(path.join(tmp, `home-${name}-`));
+  const ssh = path.join(home, '.ssh');
+  mkdirSync(ssh, { mode: 0o700 });
+  const key = path.join(ssh, `id_${name}`);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', key]);
+  const pub = readFileSync(`${key}.pub`, 'utf8').trim();
+  appendFileSync(path.join(f.dir, 'authorized_keys'), `${pub}\n`);
+  writeFileSync(path.join(ssh, 'config'), readFileSync(f.sshConfig, 'utf8').split(f.clientKey).join(key), { mode: 0o600 });
+  copyFileSync(f.knownHosts, path.join(ssh, 'known_hosts'));
+  return { home, key, pub };
+}
 
 describe('windows and freezes', () => {
   it('outside every window: exit 6 naming the rule and the next allowed time; nothing touched', async () => {
@@ -135,7 +149,19 @@ describe('approvals', () => {
     const self = await run(p, ['approve', id!]);
     expect(self.code).toBe(2);
     expect(self.stderr).toMatch(/alice requested .* cannot approve it/);
-    const a = await run(p, ['approve', id!], { GITHUB_ACTOR: 'bob' });
+    // nor under another name with the same SSH key (the key tells people apart)
+    const sameKey = await run(p, ['approve', id!], { GITHUB_ACTOR: 'bob' });
+    expect(sameKey.code, sameKey.stderr).toBe(2);
+    expect(sameKey.stderr).toMatch(/approval signed with the same key does not count/);
+    // a hand-written approval on the server (no signature) does not count either
+    for (const root of roots) {
+      const file = path.join(root, '.ee-deploy', 'approvals', `${id}.json`);
+      const req = JSON.parse(readFileSync(file, 'utf8'));
+      expect(req.requester_key).toMatch(/^SHA256:/);
+      writeFileSync(file, JSON.stringify({ ...req, approvals: [{ user: 'mallory', machine: 'x', time: new Date().toISOString() }] }));
+    }
+    expect((await run(p, ['deploy'])).code).toBe(6);
+    const a = await run(p, ['approve', id!], { GITHUB_ACTOR: 'bob' }, person('bob').home);
     expect(a.code, a.stderr).toBe(0);
     expect(a.stdout).toMatch(/approved .* as bob: 1 of 1/);
     const d = await run(p, ['deploy']);
@@ -150,7 +176,9 @@ describe('approvals', () => {
 
   it('with audit.allowed_signers, an approval counts only when signed by an allowed key (approve signs with its SSH key)', async () => {
     const { p, roots } = project('{ approvals: 1 }');
-    writeFileSync(path.join(p.dir, 'allowed_signers'), `ci namespaces="ee-deploy" ${f.clientKeyPublic.trim()}\n`);
+    const bob = person('bob');
+    const carol = person('carol');
+    writeFileSync(path.join(p.dir, 'allowed_signers'), `bob namespaces="ee-deploy" ${bob.pub}\n`);
     writeFileSync(p.config, `audit: { allowed_signers: allowed_signers }\n${readFileSync(p.config, 'utf8')}`);
     const id = /ee-deploy approve ([0-9a-f]{12})/.exec((await run(p, ['deploy'])).stderr)![1];
     // a hand-made approval (no signature) written on the server does not count
@@ -158,7 +186,11 @@ describe('approvals', () => {
     const req = JSON.parse(readFileSync(file, 'utf8'));
     writeFileSync(file, JSON.stringify({ ...req, approvals: [{ user: 'mallory', machine: 'x', time: new Date().toISOString() }] }));
     expect((await run(p, ['deploy'])).code).toBe(6);
-    const a = await run(p, ['approve', id], { GITHUB_ACTOR: 'bob' });
+    // signed, but by a key not in allowed_signers
+    const c = await run(p, ["approve", id], { GITHUB_ACTOR: "carol" }, carol.home);
+    expect(c.code, c.stderr).toBe(0);
+    expect((await run(p, ['deploy'])).code).toBe(6);
+    const a = await run(p, ['approve', id], { GITHUB_ACTOR: 'bob' }, bob.home);
     expect(a.code, a.stderr).toBe(0);
     const signed = JSON.parse(readFileSync(file, 'utf8')).approvals.find((x: { user: string }) => x.user === 'bob');
     expect(signed.sig).toMatch(/^-----BEGIN SSH SIGNATURE-----\n/);
@@ -170,10 +202,10 @@ describe('approvals', () => {
     const { p, roots } = project('{ approvals: 1 }', {}, ['web1', 'web2']);
     const r1 = await run(p, ['deploy']);
     const id = /ee-deploy approve ([0-9a-f]{12})/.exec(r1.stderr)![1];
-    expect((await run(p, ['approve', id, '--hosts', 'web1'], { GITHUB_ACTOR: 'bob' })).code).toBe(0);
+    expect((await run(p, ['approve', id, '--hosts', 'web1'], { GITHUB_ACTOR: 'bob' }, person('bob').home)).code).toBe(0);
     expect((await run(p, ['deploy'])).code).toBe(6);
     // expire it by hand on both hosts (approved everywhere): still refused
-    expect((await run(p, ['approve', id], { GITHUB_ACTOR: 'carol' })).code).toBe(0);
+    expect((await run(p, ['approve', id], { GITHUB_ACTOR: 'carol' }, person('carol').home)).code).toBe(0);
     for (const root of roots) {
       const file = path.join(root, '.ee-deploy', 'approvals', `${id}.json`);
       const req = JSON.parse(readFileSync(file, 'utf8'));
