@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConnectionError, ExitCode, HostKeyError } from '../../src/errors.js';
 import { Cmd } from '../../src/remote/shell.js';
-import { clearKeyCache, connectSsh, type SshTransport } from '../../src/transport/ssh/index.js';
+import { clearKeyCache, connectSsh, resolveSshHost, type SshTransport } from '../../src/transport/ssh/index.js';
 import { cli, newProject, releases, server } from '../helpers/deploy-env.js';
 import { startSshd, type SshdFixture } from '../helpers/sshd.js';
 
@@ -313,6 +313,88 @@ describe('refused keywords', () => {
     const e = await failure(open('fdpass'));
     expect(e).toBeInstanceOf(ConfigError);
     expect(e.message).toBe(`~/.ssh/config:${n}: ProxyUseFdpass yes is not supported by the built-in SSH client; use \`ssh_client: openssh\` (the system ssh) for this host`);
+  });
+});
+
+describe('the same answers as `ssh -G`', () => {
+  // OpenSSH itself evaluates a config full of Host/Match/Include subtleties; ours must agree
+  it('Host negation, Match host/originalhost/user/localuser/exec/all/final, Include, first value wins, ProxyJump vs ProxyCommand', async () => {
+    const dir = path.join(work, 'g');
+    mkdirSync(path.join(dir, 'inc'), { recursive: true });
+    const me = os.userInfo().username;
+    writeFileSync(path.join(dir, 'inc', 'a.conf'), 'Host inc-*\n  Port 2001\n  User from-include\nHost inc-b\n  HostKeyAlias inc-b-key\n');
+    writeFileSync(path.join(dir, 'inc', 'b.conf'), 'Match originalhost inc-b\n  ProxyJump gw1\n');
+    writeFileSync(path.join(dir, 'flag.web2'), '');
+    const cfg = path.join(dir, 'config');
+    writeFileSync(
+      cfg,
+      [
+        'IgnoreUnknown UseKeychain',
+        'UseKeychain yes',
+        `Include ${dir}/inc/*.conf`,
+        'Host web* !web3',
+        '  User web-user',
+        '  IdentityFile /keys/web',
+        'Host web1',
+        '  HostName web1.internal',
+        '  ProxyCommand nc %h %p',
+        '  ProxyJump ignored-because-second',
+        'Match host *.internal',
+        '  Port 2222',
+        '  IdentitiesOnly yes',
+        `Match originalhost web2 exec "test -e ${dir}/flag.%n"`,
+        '  HostName 10.0.0.2',
+        '  ProxyJump gw2,gw3',
+        'Match user deploy',
+        '  Port 2022',
+        `Match localuser ${me} !originalhost db*`,
+        '  IdentityFile /keys/local',
+        'Host db*',
+        '  ProxyCommand none',
+        '  ProxyJump never',
+        'Match final host 10.0.0.2',
+        '  HostKeyAlias final-alias',
+        'Match all',
+        '  User everyone',
+        '  Port 2200',
+        '',
+      ].join('\n'),
+    );
+    const ours = (host: string, user?: string) => {
+      const s = resolveSshHost(host, user ? { user } : {}, { home: f.home, userConfigFile: cfg, systemConfigFile: null });
+      return {
+        hostname: s.hostName,
+        user: s.user,
+        port: String(s.port),
+        identityfile: s.identityFiles.length ? s.identityFiles : ['~/.ssh/id_rsa', '~/.ssh/id_ecdsa', '~/.ssh/id_ecdsa_sk', '~/.ssh/id_ed25519', '~/.ssh/id_ed25519_sk', '~/.ssh/id_xmss', '~/.ssh/id_dsa'],
+        identitiesonly: s.identitiesOnly ? 'yes' : 'no',
+        proxyjump: s.proxyJump,
+        proxycommand: s.proxyCommand !== undefined ? 'set' : undefined,
+        hostkeyalias: s.hostKeyAlias,
+      };
+    };
+    const theirs = async (host: string, user?: string) => {
+      const { stdout } = await run('ssh', ['-G', '-F', cfg, ...(user ? ['-l', user] : []), host]);
+      const g = new Map<string, string[]>();
+      for (const line of stdout.split('\n')) {
+        const m = /^(\S+) (.*)$/.exec(line);
+        if (m) g.set(m[1].toLowerCase(), [...(g.get(m[1].toLowerCase()) ?? []), m[2]]);
+      }
+      const pc = g.get('proxycommand')?.[0];
+      return {
+        hostname: g.get('hostname')?.[0],
+        user: g.get('user')?.[0],
+        port: g.get('port')?.[0],
+        identityfile: g.get('identityfile'),
+        identitiesonly: g.get('identitiesonly')?.[0],
+        proxyjump: g.get('proxyjump')?.[0],
+        proxycommand: pc && pc !== 'none' ? 'set' : undefined,
+        hostkeyalias: g.get('hostkeyalias')?.[0],
+      };
+    };
+    for (const [host, user] of [['web1'], ['web2'], ['web3'], ['web4'], ['web3', 'deploy'], ['inc-a'], ['inc-b'], ['db1'], ['other', 'deploy'], ['web1', 'deploy'], ['WEB1']] as [string, string?][]) {
+      expect({ host, asUser: user, ...ours(host, user) }).toEqual({ host, asUser: user, ...(await theirs(host, user)) });
+    }
   });
 });
 

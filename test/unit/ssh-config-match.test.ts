@@ -34,8 +34,9 @@ describe('Host', () => {
     expect(resolve('web.example.com', text).proxyJump).toBe('bastion.example.com');
     expect(resolve('bastion.example.com', text).proxyJump).toBeUndefined();
   });
-  it('patterns are case-insensitive; the first value wins', () => {
-    expect(resolve('WEB1', 'Host web?\n  User a\nHost *\n  User b\n').user).toBe('a');
+  it('patterns are case-sensitive (as ssh: `ssh WEB1` skips `Host web?`); the first value wins', () => {
+    expect(resolve('web1', 'Host web?\n  User a\nHost *\n  User b\n').user).toBe('a');
+    expect(resolve('WEB1', 'Host web?\n  User a\nHost *\n  User b\n').user).toBe('b');
   });
 });
 
@@ -60,6 +61,8 @@ describe('Match', () => {
     const text = 'Host x\n  HostName real.example\nMatch final host real.example\n  Port 4000\n  User first\nMatch !final\n  User early\n';
     expect(resolve('x', text)).toMatchObject({ port: 4000, user: 'early' });
     expect(resolve('x', 'Match canonical\n  Port 5\n').port).toBe(22);
+    // the final pass matches Host lines against the host name found (lower-cased), as ssh -G shows
+    expect(resolve('x', 'Host x\n  HostName Real\nMatch final\n  Port 5\nHost real\n  User byhostname\n')).toMatchObject({ user: 'byhostname', port: 5 });
   });
   it('unknown criteria are refused by name', () => {
     expect(() => resolve('x', 'Match localnetwork 10.0.0.0/8\n  Port 5\n')).toThrow(/Match localnetwork is not supported by the built-in SSH client \(use `ssh_client: openssh`\)/);

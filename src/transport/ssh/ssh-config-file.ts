@@ -4,9 +4,11 @@
  * apply, `Include` reads files where it stands (only when its block applies), and for each keyword
  * the first value obtained wins (list keywords such as IdentityFile collect every value).
  *
- * - `Host` patterns: `*`/`?` wildcards, case-insensitive, a matching `!pattern` vetoes the line
+ * - `Host` patterns: `*`/`?` wildcards, case-sensitive, a matching `!pattern` vetoes the line;
+ *   `Match host`/`originalhost` compare case-insensitively, `Match user`/`localuser` exactly
  * - `Match`: all, host, originalhost, user, localuser, tagged, exec (runs through the shell,
- *   exit 0 = match), canonical and final (true on the final pass, which `Match final` asks for);
+ *   exit 0 = match), canonical and final (true on the final pass, which `Match final` asks for;
+ *   that pass matches `Host` lines against the host name found by the first);
  *   each criterion may be negated with `!`; the criteria of a line must all hold
  * - `Include`: `~` and globs anywhere in the path; relative paths are relative to `~/.ssh` (user
  *   file) or `/etc/ssh` (system file)
@@ -66,14 +68,16 @@ export function wildcardMatch(name: string, pattern: string): boolean {
   return new RegExp(`${re}$`, 's').test(name);
 }
 
-/** `Host a b !c`: true when some pattern matches and no negated one does. */
+/**
+ * `Host a b !c`: true when some pattern matches and no negated one does. Case-sensitive, against
+ * the name as given (`ssh WEB1` does not match `Host web*`), unlike `Match host`.
+ */
 export function hostLineMatches(host: string, patterns: string[]): boolean {
-  const h = host.toLowerCase();
   let matched = false;
   for (const p0 of patterns) {
     const negated = p0.startsWith('!');
-    const p = (negated ? p0.slice(1) : p0).toLowerCase();
-    if (!wildcardMatch(h, p)) continue;
+    const p = negated ? p0.slice(1) : p0;
+    if (!wildcardMatch(host, p)) continue;
     if (negated) return false;
     matched = true;
   }
@@ -164,6 +168,8 @@ interface Walk {
   wantFinal: boolean;
   home: string;
   seq: number;
+  /** what `Host` lines match: the name as given, then on the final pass the host name found */
+  hostLineName: string;
 }
 
 function where(file: string, line: number): string {
@@ -254,7 +260,7 @@ function walkText(w: Walk, text: string, file: string, baseDir: string, system: 
       throw new ConfigError(`${parsed.keyword}: ${(e as Error).message}`, at);
     }
     if (keyword === 'host') {
-      active = !neverMatch && hostLineMatches(w.ctx.originalHost, args);
+      active = !neverMatch && hostLineMatches(w.hostLineName, args);
       continue;
     }
     if (keyword === 'match') {
@@ -303,13 +309,18 @@ function evalSyntaxOnly(args: string[], at: string): void {
  * second pass when a `Match final` asked for one. Keyword names are checked in ssh-keywords.ts.
  */
 export function evaluateConfig(input: ConfigFileInput, ctx: MatchContext): Options {
-  const w: Walk = { ctx, opts: new Map(), finalPass: false, wantFinal: false, home: input.home, seq: 0 };
+  const w: Walk = { ctx, opts: new Map(), finalPass: false, wantFinal: false, home: input.home, seq: 0, hostLineName: ctx.originalHost };
   const run = () => {
     for (const f of input.files) walkText(w, f.text, f.name, f.baseDir, f.system, true, false, 0);
   };
   run();
   if (w.wantFinal) {
+    // as ssh: the second pass matches `Host` lines against the (lower-cased) host name found so far
+    // (which is then fixed: a HostName met on that pass no longer changes it)
     w.finalPass = true;
+    w.hostLineName = matchHost(w);
+    const found = w.opts.get('hostname')?.[0];
+    w.opts.set('hostname', [{ args: [w.hostLineName], raw: w.hostLineName, file: found?.file ?? 'ssh config', line: found?.line ?? 0, system: false, seq: -1 }]);
     run();
   }
   return w.opts;
