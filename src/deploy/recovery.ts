@@ -15,6 +15,7 @@ import { eventFrom, finishAll, makeResult } from './records.js';
 import { type Run, fromOf, hookEnv } from './run.js';
 import { forEachLimited } from '../util/concurrency.js';
 import { remoteOutput } from './hook-report.js';
+import { failureText } from '../remote/protocol.js';
 
 /**
  * Failure before every host was switched and checked: switched hosts go back to what they had,
@@ -99,7 +100,7 @@ export async function autoRollback(run: Run, cause: EeError): Promise<never> {
       if (r.code !== 0) states.push({ host: s.host.id, state: `back on ${prev}, but an after_rollback hook failed`, current: prev });
     } else {
       stranded.push(s);
-      states.push({ host: s.host.id, state: `rollback to ${prev} failed (${redact(r.stderr.trim().split('\n').pop() ?? 'unknown error')}); current is ${run.id}`, current: run.id });
+      states.push({ host: s.host.id, state: `rollback to ${prev} failed (${redact(failureText(r) ?? `exit ${r.code}`)}); current is ${run.id}`, current: run.id });
     }
   });
   // the rolled-back state must pass the post checks too

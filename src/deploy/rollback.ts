@@ -18,7 +18,7 @@ import type { ResolvedHost } from '../config/resolve.js';
 import { DeployError, EeError, InterruptedError, NeedsHumanError, UsageError, type HostState } from '../errors.js';
 import { writtenHistoryLine, rolledBackLine, type HistoryRecord, type HistoryStatus } from '../history/record.js';
 import { layout } from '../remote/layout.js';
-import { failureReason, userOutput } from '../remote/protocol.js';
+import { failureText } from '../remote/protocol.js';
 import { compareReleaseIds, isReleaseId } from '../remote/release-id.js';
 import { finishScript } from '../remote/steps/finish.js';
 import { newLockInfo, serializeLock, unlockScript, type LockInfo } from '../remote/steps/lock.js';
@@ -242,7 +242,7 @@ async function apply(c: Ctx, sessions: Sessions, plan: RollbackPlanEntry[] | und
     // taking the lock itself, a lost connection is the error; holding it, the failure is recorded below
     const r = takeLock ? await exec : await exec.catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     const a = parseRollback(r.stdout);
-    const reason = failureReason(r) ?? userOutput(r).split('\n').pop();
+    const reason = failureText(r);
     if (takeLock && !a.plan) {
       if (r.code === 0 && a.fallback !== undefined) {
         declined = true;

@@ -3,7 +3,7 @@ import { formatDuration } from '../config/duration.js';
 import { redact } from '../config/secrets.js';
 import { DeployError, EeError } from '../errors.js';
 import { parseSwitch, switchScript } from '../remote/steps/switch.js';
-import { userOutput } from '../remote/protocol.js';
+import { failureText, userOutput } from '../remote/protocol.js';
 import type { HostSession } from './session.js';
 import type { Wave } from './strategy.js';
 import { type Run, hookEnv, timeStep } from './run.js';
@@ -31,7 +31,8 @@ export async function switchAll(run: Run, hosts: HostSession[], wave?: Wave<Host
       if (r.code !== 0) {
         const hook = answer.hookFailed;
         const what = hook ? `after_switch hook #${hook.index + 1} ${hook.timedOut ? `timed out (hooks_timeout ${formatDuration(o.config.raw.hooks_timeout)})` : `failed (exit ${hook.code})`}` : 'switch failed';
-        const detail = userOutput(r).split('\n').pop();
+        // a hook's last line, or the script's own reason (`failed <why>`) when the switch itself failed
+        const detail = hook ? userOutput(r).split('\n').pop() : failureText(r);
         throw new DeployError(redact(`${s.host.id}: ${what}${detail ? `: ${detail}` : ''}`), { host: s.host.id, step: hook ? 'after_switch hook' : 'switch' });
       }
     } catch (e) {

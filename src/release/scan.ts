@@ -3,7 +3,7 @@
  * builds the archive). Paths are relative, directories listed explicitly so empty ones survive.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { DeployError } from '../errors.js';
@@ -86,7 +86,7 @@ export async function scanSource(dir: string, exclude: string[]): Promise<Source
       lastYield = performance.now();
     }
     const abs = rel ? path.join(dir, rel) : dir;
-    const items = readdirSync(abs, { withFileTypes: true });
+    const items = readDir(abs, rel);
     items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const it of items) {
       const r = rel ? `${rel}/${it.name}` : it.name;
@@ -102,7 +102,7 @@ export async function scanSource(dir: string, exclude: string[]): Promise<Source
       }
       if (!rel && RESERVED.has(it.name)) continue;
       if (it.name.startsWith('.ee-')) continue; // reserved for ee-deploy metadata inside releases
-      const st = lstatSync(`${abs}/${it.name}`);
+      const st = statEntry(`${abs}/${it.name}`, r);
       if (st.isDirectory()) {
         entries.push({ path: r, type: 'dir', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
         await walk(r);
@@ -118,6 +118,39 @@ export async function scanSource(dir: string, exclude: string[]): Promise<Source
   }
   await walk('');
   return { dir, entries, totalBytes, files, ...(removed.size ? { excluded: [...removed.values()] } : {}) };
+}
+
+/** why a file system call failed, as a few words: `permission denied` */
+function fsReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return (String(err?.message ?? '').split(',')[0] ?? '').replace(/^[A-Z]+: /, '') || String(err?.code ?? e);
+}
+
+/** a source directory's entries; unreadable or holding a name that is not UTF-8: an error naming it */
+function readDir(abs: string, rel: string): Dirent[] {
+  let items: Dirent[];
+  try {
+    items = readdirSync(abs, { withFileTypes: true });
+  } catch (e) {
+    throw new DeployError(`cannot read the directory ${rel || '.'} of source.dir: ${fsReason(e)}`, { step: 'scan', cause: e });
+  }
+  // a name that is not UTF-8 arrives with U+FFFD in it and could not be opened again: find it
+  if (items.some((it) => it.name.includes('\uFFFD'))) {
+    for (const raw of readdirSync(abs, { encoding: 'buffer' })) {
+      if (Buffer.from(raw.toString('utf8'), 'utf8').equals(raw)) continue;
+      const shown = [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+      throw new DeployError(`the name of ${rel ? `${rel}/` : ''}${shown} in source.dir is not valid UTF-8: rename it (or exclude it)`, { step: 'scan' });
+    }
+  }
+  return items;
+}
+
+function statEntry(abs: string, rel: string): Stats {
+  try {
+    return lstatSync(abs);
+  } catch (e) {
+    throw new DeployError(`cannot read ${rel} in source.dir: ${fsReason(e)}`, { step: 'scan', cause: e });
+  }
 }
 
 /** A cheap fingerprint of the tree (paths, sizes, mtimes, modes) when there is no git commit. */

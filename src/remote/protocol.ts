@@ -77,6 +77,17 @@ export function userOutput(r: Output): string {
     .trim();
 }
 
+/**
+ * Why a script failed, in one line: its `failed <reason>` tag with the last line it printed
+ * besides (a tool's own error, e.g. ln's), else that line alone.
+ */
+export function failureText(r: Output): string | undefined {
+  const reason = failureReason(r);
+  const last = userOutput(r).split('\n').pop()?.trim();
+  if (reason) return last && !reason.includes(last) ? `${reason} (${last})` : reason;
+  return last || undefined;
+}
+
 /** the free space (KiB) a script reported with `df <KiB>`, if it did */
 export function reportedFreeKb(r: Output): number | undefined {
   const v = tagged(`${r.stdout}\n${r.stderr}`, 'df').find((x) => /^\d+$/.test(x));
