@@ -80,6 +80,7 @@ export async function prepareAll(run: Run, tree: SourceTree, hosts: HostSession[
           id: run.id,
           gzip: archive.gzip,
           reuse: archive.reuse,
+          sameAs: archive.sameAsBase ? archive.base : undefined,
           sharedDirs: cfg.shared.dirs,
           sharedFiles: cfg.shared.files,
           revision: run.revision,

@@ -21,7 +21,7 @@ import { isReleaseId } from '../remote/release-id.js';
 import { fanout } from './fanout.js';
 import { LocalTree } from './local-tree.js';
 import { readCachedManifest, storeManifest } from './manifest-cache.js';
-import { diffManifest, ManifestError, parseManifest, type Manifest } from './manifest.js';
+import { diffManifest, ManifestError, parseManifest, serializeManifest, type Manifest } from './manifest.js';
 import type { SourceTree } from './scan.js';
 import { ReleaseArchive } from './tar-stream.js';
 
@@ -40,6 +40,8 @@ export interface HostArchive {
   reuse: Reuse;
   /** unchanged files arrive as hard links into this upload base */
   base?: string;
+  /** nothing changed since the upload base `base`: no archive (empty stdin), the release is made from that base */
+  sameAsBase?: boolean;
 }
 
 interface Group<T> {
@@ -47,6 +49,8 @@ interface Group<T> {
   gzip: number | false;
   base?: { release: string; manifest: Manifest };
   members: T[];
+  /** the local tree is exactly the base (same manifest digest) */
+  same?: boolean;
 }
 
 export interface UploadSummary {
@@ -115,7 +119,12 @@ export class UploadPlan<T> {
       g.members.push(t.key);
     }
     // an incremental archive needs every hash before it starts (to know what is unchanged)
-    if (plan.groups.some((g) => g.base)) local.ensureHashes();
+    if (plan.groups.some((g) => g.base)) {
+      local.ensureHashes();
+      const m = serializeManifest(local.manifestEntries());
+      for (const g of plan.groups) g.same = g.base?.manifest.digest === m.digest;
+      if (plan.groups.some((g) => g.same)) plan.manifest = m;
+    }
     const biggest = [...plan.groups].sort((a, b) => b.members.length - a.members.length)[0];
     if (biggest?.base) {
       const d = plan.diff(biggest);
@@ -146,7 +155,7 @@ export class UploadPlan<T> {
   }
 
   private archive(g: Group<T> | { gzip: number | false; base?: undefined }): Readable {
-    if (this.o.dryRun) return Readable.from([]);
+    if (this.o.dryRun || ('same' in g && g.same)) return Readable.from([]);
     const base = 'key' in g && g.base ? { release: g.base.release, linked: new Set(this.diff(g as Group<T>)), manifestDigest: g.base.manifest.digest } : undefined;
     const packer = new ReleaseArchive({
       local: this.local,
@@ -182,7 +191,7 @@ export class UploadPlan<T> {
         await Promise.all(
           batch.map((key, j) =>
             fn(key, async (exec) => {
-              const a: HostArchive = { stdin: streams[j], gzip: g.gzip !== false, reuse: this.summary.reuse, base: g.base?.release };
+              const a: HostArchive = { stdin: streams[j], gzip: g.gzip !== false, reuse: this.summary.reuse, base: g.base?.release, sameAsBase: g.same || undefined };
               try {
                 return await exec(a);
               } catch (e) {

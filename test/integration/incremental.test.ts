@@ -72,8 +72,11 @@ describe('incremental releases (host: local)', () => {
     expect(readdirSync(path.join(root, '.ee-deploy/manifests')).sort()).toEqual([b, c]);
     expect(statSync(path.join(root, 'releases', c, 'lib/app.js')).nlink).toBe(1);
     expect(read(path.join(root, '.ee-deploy/manifests', c))).toBe(read(path.join(root, '.ee-deploy/manifests', b)));
-    expect(readdirSync(path.join(root, '.ee-deploy/base')).sort()).toEqual([c, `${c}.manifest`, `${c}.stamp`]);
-    expect(read(path.join(root, '.ee-deploy/base', c, 'lib/app.js'))).toBe('two\n');
+    // nothing to upload: the release is a copy of the base as it is (no archive at all)
+    expect(readdirSync(path.join(root, '.ee-deploy/base')).sort()).toEqual([b, `${b}.manifest`, `${b}.stamp`]);
+    expect(read(path.join(root, '.ee-deploy/base', b, 'lib/app.js'))).toBe('two\n');
+    expect(readdirSync(path.join(root, 'releases', c)).sort()).toEqual(['REVISION', 'REVISION_TIME', 'index.html', 'lib', 'new.txt']);
+    expect(read(path.join(root, 'releases', c, 'lib/app.js'))).toBe('two\n');
   });
 
   it('a manifest over 1 MiB printed by open (no local copy) still leaves the lock and state readable', async () => {

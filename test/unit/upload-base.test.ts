@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManifestError, parseManifest, serializeManifest, contentHash } from '../../src/release/manifest.js';
 import { openScript, parseState } from '../../src/remote/steps/open.js';
-import { prepareScript } from '../../src/remote/steps/prepare.js';
+import { failedInTar, prepareScript } from '../../src/remote/steps/prepare.js';
 import type { Reuse } from '../../src/remote/steps/upload-base.js';
 import { serializeLock } from '../../src/remote/steps/lock.js';
 import type { Cmd } from '../../src/remote/shell.js';
@@ -109,6 +109,22 @@ describe('the upload base', () => {
     const st = open();
     expect(st.baseChanged).toBeUndefined();
     expect(st.manifest?.release).toBe(A);
+  });
+
+  it('sameAs: nothing changed, no archive: the release is a copy of the existing base; a base that is gone is an upload failure', () => {
+    open();
+    expect(prepare(A, 'copy', { 'a.txt': 'a\n' }).code).toBe(0);
+    const same = (id: string, reuse: Reuse) => sh(prepareScript({ root, id, gzip: false, sharedDirs: [], sharedFiles: [], revision: 'r', revisionTime: 't', hooks: [], hookEnv: {}, reuse, sameAs: A }));
+    const r = same(B, 'copy');
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(root, 'releases', B, 'a.txt'), 'utf8')).toBe('a\n');
+    expect(statSync(path.join(root, 'releases', B, 'a.txt')).ino).not.toBe(statSync(base(A, 'a.txt')).ino);
+    expect(readdirSync(base()).sort()).toEqual([A, `${A}.manifest`, `${A}.stamp`]);
+    expect(readFileSync(path.join(root, '.ee-deploy/manifests', B), 'utf8')).toBe(readFileSync(base(`${A}.manifest`), 'utf8'));
+    rmSync(base(`${A}.stamp`));
+    const gone = same('20261122100000', 'copy');
+    expect(gone.code).not.toBe(0);
+    expect(failedInTar(gone)).toBe(true);
   });
 
   it('an upload that fails in tar leaves no base behind', () => {

@@ -32,6 +32,11 @@ export interface PrepareOptions {
    * as `reuse` says (upload-base.ts). Unset: the archive is the release itself (no base, no manifest).
    */
   reuse?: Reuse;
+  /**
+   * with `reuse`: nothing changed since the upload base with this id was uploaded, so no archive
+   * comes (stdin is empty) and the release is made from that base as it is
+   */
+  sameAs?: string;
   /** the run's lock token: the release is moved into releases/ only while the lock still carries it */
   lockToken?: string;
   /** hooks_timeout, per hook command */
@@ -40,6 +45,7 @@ export interface PrepareOptions {
 
 export function prepareScript(o: PrepareOptions): Cmd {
   assertReleaseId(o.id);
+  if (o.sameAs !== undefined) assertReleaseId(o.sameAs);
   const l = layout(o.root);
   const vars: Vars = {
     ...baseVars(o.root),
@@ -49,7 +55,7 @@ export function prepareScript(o: PrepareOptions): Cmd {
     REVISION: o.revision,
     REVISION_TIME: o.revisionTime,
     TOKEN: o.lockToken ?? '',
-    BD: o.reuse ? l.baseFor(o.id) : '',
+    BD: o.reuse ? l.baseFor(o.sameAs ?? o.id) : '',
   };
   const body: string[] = [
     // a failure reports the free space left once the staging dir is gone (a full disk is named as such)
@@ -59,7 +65,13 @@ export function prepareScript(o: PrepareOptions): Cmd {
     OURS,
     `[ -e "$REL" ] && { echo "${MARK} failed release $ID already exists" >&2; exit 1; }`,
   ];
-  if (o.reuse) {
+  if (o.reuse && o.sameAs) {
+    // (named like a tar failure: the client then retries once with a full upload)
+    body.push(`rm -rf "$S"; mkdir -p "$STAGING" "$MANIFESTS" || fail "cannot create staging directory"`);
+    body.push(`[ -d "$BD" ] && [ -f "$BD.manifest" ] && [ -f "$BD.stamp" ] || fail "upload: the upload base is gone"`);
+    body.push(`echo "${MARK} uploaded"`);
+    body.push(...baseToStagingLines(o.reuse, false));
+  } else if (o.reuse) {
     body.push(`rm -rf "$S" "$BD" "$BD.manifest" "$BD.stamp"; mkdir -p "$STAGING" "$BASE" "$MANIFESTS" || fail "cannot create staging directory"`);
     body.push(`tar -x${o.gzip ? 'z' : ''}f - -C "$R" || fail "upload: tar exited $?"`);
     body.push(`echo "${MARK} uploaded"`);
@@ -121,5 +133,5 @@ function sharedParentChecks(dirs: string[], files: string[], vars: Vars): string
  */
 export function failedInTar(r: { stdout?: unknown; stderr?: unknown }): boolean {
   const all = `${String(r?.stdout ?? '')}\n${String(r?.stderr ?? '')}`;
-  return tagged(all, 'failed').some((x) => x.startsWith('upload: tar')) && !hasTag(all, 'uploaded', '');
+  return tagged(all, 'failed').some((x) => x.startsWith('upload: ')) && !hasTag(all, 'uploaded', '');
 }

@@ -48,25 +48,30 @@ export function baseStateLines(clean: boolean): string[] {
 }
 
 /**
- * sh for `prepare`, after the archive was extracted into "$BD" (= base/<id>) and "$BD.manifest":
- * stamp the new base, give the staging dir "$S" its files, keep the manifest beside the release,
- * drop older bases. `fail` is the script's failure function.
+ * sh for `prepare`, once "$BD" (a base/<id>) and "$BD.manifest" hold the upload: stamp a new base,
+ * give the staging dir "$S" its files, keep the manifest beside the release, drop older bases.
+ * `fresh` false: "$BD" is the existing base, reused as it is (nothing changed since that upload).
+ * `fail` is the script's failure function.
  */
-export function baseToStagingLines(reuse: Reuse): string[] {
+export function baseToStagingLines(reuse: Reuse, fresh = true): string[] {
   const out: string[] = [];
   if (reuse === 'none') {
     out.push(`mv "$BD" "$S" && mv "$BD.manifest" "$MANIFESTS/$ID" || fail "cannot move the upload into staging"`);
   } else {
+    if (fresh)
+      out.push(
+        // the stamp is the newest time in the base (a file from a client whose clock is ahead may be newer than "now")
+        `: > "$BD.stamp" || fail "cannot write $BD.stamp"`,
+        `while f=$(find "$BD" "$BD.manifest" -newer "$BD.stamp" -exec ls -td {} + 2>/dev/null | head -n 1); [ -n "$f" ]; do touch -r "$f" "$BD.stamp" || break; done`,
+      );
     out.push(
-      // the stamp is the newest time in the base (a file from a client whose clock is ahead may be newer than "now")
-      `: > "$BD.stamp" || fail "cannot write $BD.stamp"`,
-      `while f=$(find "$BD" "$BD.manifest" -newer "$BD.stamp" -exec ls -td {} + 2>/dev/null | head -n 1); [ -n "$f" ]; do touch -r "$f" "$BD.stamp" || break; done`,
       reuse === 'copy'
         ? `{ cp -a --reflink=auto "$BD" "$S" 2>/dev/null || { rm -rf "$S"; cp -a "$BD" "$S"; }; } || fail "cannot copy the upload into staging"`
         : `cp -al "$BD" "$S" || fail "cannot hard-link the upload into staging"`,
       `cp "$BD.manifest" "$MANIFESTS/$ID" || fail "cannot write $MANIFESTS/$ID"`,
     );
   }
+  if (!fresh) return out;
   // one base at a time: the new one replaces the others (its hard links keep what it shares)
   out.push(`for b in "$BASE"/*; do case \${b##*/} in "$ID"|"$ID.manifest"|"$ID.stamp") ;; *) rm -rf "$b" ;; esac; done 2>/dev/null`);
   if (reuse === 'none') out.push(`rm -rf "$BD" "$BD.manifest" "$BD.stamp"`);
