@@ -13,7 +13,16 @@ export interface CommandContext {
   signal: AbortSignal;
 }
 
-export async function runCommand(o: GlobalOptions, fn: (ctx: CommandContext) => Promise<number | void>): Promise<void> {
+export interface RunCommandOptions {
+  /**
+   * the command only reads (check, releases, history...): on SIGINT/SIGTERM it ends at once with
+   * exit 130, whatever it is waiting for (a host that never answers, a hung remote `df`), since
+   * there is nothing of its own to clean up
+   */
+  readOnly?: boolean;
+}
+
+export async function runCommand(o: GlobalOptions, fn: (ctx: CommandContext) => Promise<number | void>, opts: RunCommandOptions = {}): Promise<void> {
   const ac = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -29,8 +38,17 @@ export async function runCommand(o: GlobalOptions, fn: (ctx: CommandContext) => 
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const unwatch = whileRunning(() => ac.abort(new InterruptedError('interrupted: its output was closed')));
+  let abandoned = false;
+  const onAbort = new Promise<never>((_, reject) =>
+    ac.signal.addEventListener('abort', () => {
+      abandoned = true;
+      reject(ac.signal.reason);
+    }, { once: true }),
+  );
+  onAbort.catch(() => {});
   try {
-    const code = await fn({ signal: ac.signal });
+    const run = fn({ signal: ac.signal });
+    const code = await (opts.readOnly ? Promise.race([run, onAbort]) : run);
     // a command that finished despite a closed output pipe keeps its code; one that a signal hit does not
     process.exitCode = signals > 0 ? ExitCode.interrupted : (code ?? 0);
   } catch (e) {
@@ -39,6 +57,9 @@ export async function runCommand(o: GlobalOptions, fn: (ctx: CommandContext) => 
     unwatch();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // what it was waiting for (a connection, a remote command) would keep the process alive:
+    // leave once the error line is out
+    if (opts.readOnly && abandoned) setTimeout(() => process.exit(), 100).unref();
   }
 }
 

@@ -33,5 +33,5 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
         ),
       );
     return 0;
-  });
+  }, { readOnly: true });
 };

@@ -44,5 +44,5 @@ export const run = async (project: string | undefined, opts: { allowedSigners?: 
       : new IntegrityError(broken.map((b) => `${b.host}: history line ${b.problem!.line}: ${b.problem!.reason}`).join('; '));
     err.result = doc;
     throw err;
-  });
+  }, { readOnly: true });
 };

@@ -83,5 +83,5 @@ export const run = async (project: string | undefined, opts: { health?: boolean 
     }
     if (rows.some((r) => r.connection !== 'ok')) return Math.max(...rows.map((r) => r.exitCode ?? 0)) || 3;
     return ok ? 0 : 1;
-  });
+  }, { readOnly: true });
 };

@@ -47,5 +47,5 @@ export const run = async (project: string | undefined, opts: { all?: boolean }, 
     const err = new EeError(failed.error ?? `${failed.host}: unreachable`, (failed.exitCode ?? ExitCode.connection) as ExitCodeValue, { host: failed.host });
     err.result = doc;
     throw err;
-  });
+  }, { readOnly: true });
 };

@@ -52,5 +52,5 @@ export const run = async (project: string | undefined, opts: { limit: string }, 
         );
     }
     return views.some((v) => !v.ok) ? Math.max(...views.map((v) => v.exitCode ?? 0)) || 1 : 0;
-  });
+  }, { readOnly: true });
 };

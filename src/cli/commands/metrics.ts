@@ -75,5 +75,5 @@ export const run = async (project: string | undefined, opts: { since?: string; u
     // what was printed covers the hosts that answered; a missing host is still a failure
     const down = snaps.find((s) => !s.ok);
     return down ? (down.exitCode ?? 3) : 0;
-  });
+  }, { readOnly: true });
 };

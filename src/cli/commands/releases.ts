@@ -65,5 +65,5 @@ export const run = async (project: string | undefined, _opts: unknown, cmd: Comm
       if (disagree) process.stdout.write(`WARNING: hosts disagree on the current release: ${hosts.map((h) => `${h.host}=${h.current ?? 'none'}`).join(', ')}\n`);
     }
     return views.some((v) => !v.ok) ? Math.max(...views.map((v) => v.exitCode ?? 0)) || 1 : 0;
-  });
+  }, { readOnly: true });
 };

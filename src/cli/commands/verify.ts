@@ -50,6 +50,6 @@ export const run = async (project: string | undefined, opts: { release?: string 
       : new IntegrityError(`${bad.map((b) => `${b.host}: ${b.state === 'drift' ? `${b.release} differs from its manifest (${b.modified!.length + b.added!.length + b.missing!.length} paths)` : b.error}`).join('; ')}`);
     err.result = doc;
     throw err;
-  });
+  }, { readOnly: true });
 };
 
