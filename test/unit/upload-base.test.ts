@@ -3,10 +3,10 @@
  * makes it and gives the release its own copy; open checks it before it is reused.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManifestError, parseManifest, serializeManifest, contentHash } from '../../src/release/manifest.js';
 import { openScript, parseState } from '../../src/remote/steps/open.js';
 import { failedInTar, prepareScript } from '../../src/remote/steps/prepare.js';
@@ -25,8 +25,21 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
+/**
+ * The scripts run with the system's tools (GNU here) and with BusyBox's alone (sh, cp without
+ * --reflink, find, tar, touch, ls...): a directory of applet links first on PATH.
+ */
+const BUSYBOX = mkdtempSync(path.join(os.tmpdir(), 'ee-busybox-'));
+for (const applet of spawnSync('busybox', ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) symlinkSync('/usr/bin/busybox', path.join(BUSYBOX, applet));
+const TOOLSETS = [
+  { name: 'system tools', env: process.env },
+  { name: 'BusyBox', env: { ...process.env, PATH: `${BUSYBOX}:${process.env.PATH}` } },
+];
+let env: NodeJS.ProcessEnv = process.env;
+afterAll(() => rmSync(BUSYBOX, { recursive: true, force: true }));
+
 function sh(c: Cmd, stdin: Buffer = Buffer.alloc(0)) {
-  const r = spawnSync('sh', ['-c', c.text], { input: stdin, encoding: 'buffer' });
+  const r = spawnSync('sh', ['-c', c.text], { input: stdin, encoding: 'buffer', env });
   return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
 }
 
@@ -52,7 +65,12 @@ function open() {
 }
 const base = (...p: string[]) => path.join(root, '.ee-deploy/base', ...p);
 
-describe('the upload base', () => {
+describe.each(TOOLSETS)('the upload base ($name)', (tools) => {
+  beforeEach(() => {
+    env = tools.env;
+    expect(spawnSync('sh', ['-c', 'readlink -f "$(command -v cp)"'], { env, encoding: 'utf8' }).stdout.trim()).toMatch(tools.name === 'BusyBox' ? /busybox$/ : /\/cp$/);
+  });
+
   it('reuse: copy gives the release its own files; the base replaces the older one and open offers its manifest', () => {
     open(); // creates the layout, as a deploy's first exec does
     expect(prepare(A, 'copy', { 'a.txt': 'a\n' }).code).toBe(0);
