@@ -25,6 +25,7 @@ const TARGET = 2;
 const CERT = 3; // trusts the test CA
 const ALIASED = 4; // known only under a HostKeyAlias, hashed
 const OLD_CRYPTO = 5; // offers only a cipher the built-in client does not offer by default
+const LATE = 6; // stopped, started again while a client is retrying
 
 let f: SshdFixture;
 let restoreHome: () => void;
@@ -77,7 +78,7 @@ beforeAll(async () => {
   caPub = path.join(work, 'ca.pub');
   f = await startSshd({
     passphrase: 'agent only',
-    servers: [server('bastion'), server('bastion2'), server('target'), server('certhost', { sshdConfig: `TrustedUserCAKeys ${caPub}` }), server('aliased', { knownHosts: 'omit' }), server('oldcrypto', { sshdConfig: 'Ciphers aes256-cbc' })],
+    servers: [server('bastion'), server('bastion2'), server('target'), server('certhost', { sshdConfig: `TrustedUserCAKeys ${caPub}` }), server('aliased', { knownHosts: 'omit' }), server('oldcrypto', { sshdConfig: 'Ciphers aes256-cbc' }), server('late')],
   });
   restoreHome = f.useHome();
   relayLog = path.join(work, 'relay.log');
@@ -116,6 +117,8 @@ s.on('close', () => process.exit(0)); s.on('error', (e) => { console.error('rela
     block('by-wrong-alias', ALIASED, ['HostKeyAlias other-alias', `UserKnownHostsFile ${aliasKnown}`]),
     block('fdpass', TARGET, ['ProxyUseFdpass yes']),
     block('old-default', OLD_CRYPTO),
+    block('attempts', LATE, ['ConnectionAttempts 4']),
+    block('one-attempt', LATE),
     block('old-plus-cbc', OLD_CRYPTO, ['Ciphers +aes256-cbc', 'HostKeyAlgorithms +ssh-rsa', 'PubkeyAcceptedAlgorithms +ssh-rsa']),
     block('pq-only', TARGET, ['KexAlgorithms sntrup761x25519-sha512@openssh.com']),
   ];
@@ -290,6 +293,21 @@ describe('Include and Match', () => {
     writeFileSync(path.join(work, 'flag.match-excluded'), '');
     const e2 = await failure(open('match-excluded'));
     expect(e2.message).toMatch(new RegExp(`^cannot connect to ${os.userInfo().username}@127\\.0\\.0\\.1:1 `));
+  });
+});
+
+describe('ConnectionAttempts', () => {
+  it('a refused TCP connection is tried again a second later', async () => {
+    const late = f.servers[LATE];
+    await late.stop();
+    const once = await failure(open('one-attempt'));
+    expect(once.message).toMatch(/connection refused/);
+    const t0 = Date.now();
+    const starting = new Promise((r) => setTimeout(r, 1200)).then(() => late.start());
+    const t = await open('attempts');
+    await starting;
+    expect((await t.exec(c('echo second-attempt'))).stdout).toBe('second-attempt\n');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
   });
 });
 

@@ -102,7 +102,6 @@ describe('keywords', () => {
     ['CanonicalizeHostname yes', /CanonicalizeHostname yes/],
     ['BindInterface eth0', /BindInterface/],
     ['PreferredAuthentications password', /PreferredAuthentications password/],
-    ['ConnectionAttempts 3', /ConnectionAttempts 3/],
   ])('%s is refused by name, with file:line', (line, re) => {
     expect(() => resolve('x', `Host x\n  ${line}\n`)).toThrow(re);
     expect(() => resolve('x', `Host x\n  ${line}\n`)).toThrow(/^ssh config:2: /);

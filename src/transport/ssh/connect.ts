@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { Client as ClientType, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import { ConnectionError, EeError } from '../../errors.js';
 import { describeNetworkError } from '../../util/net-errors.js';
+import { sleep } from '../../util/sleep.js';
 import type { ResolvedHost } from '../../config/resolve.js';
 import { AuthPlan, type PassphrasePrompt } from './auth.js';
 import { hostKeyCheck } from './host-key.js';
@@ -23,6 +24,9 @@ import { ProxyCommandStream } from './proxy-command.js';
 import { algorithmChoice } from './algorithms.js';
 
 type Algorithms = NonNullable<ConnectConfig['algorithms']>;
+
+/** errors of a TCP connection that could not be made (ConnectionAttempts tries again) */
+const dialFailures = new WeakSet<object>();
 import { SshTransport } from './ssh-transport.js';
 import { Client } from './ssh2-lib.js';
 
@@ -152,7 +156,9 @@ function handshake(hop: Hop, opts: ConnectSshOptions, hostId: string, sock?: Dup
         return;
       }
       if (e.level === 'client-socket' || e.code) {
-        return fail(new ConnectionError(`cannot connect to ${label}: ${socketReason(e as NodeJS.ErrnoException, s)}`, { cause: e, host: hostId }));
+        const err = new ConnectionError(`cannot connect to ${label}: ${socketReason(e as NodeJS.ErrnoException, s)}`, { cause: e, host: hostId });
+        if (!hostKeyChecked) dialFailures.add(err);
+        return fail(err);
       }
       const reason = /before handshake/i.test(e.message) ? 'connection closed before the SSH handshake (is an SSH server listening there?)' : e.message;
       return fail(new ConnectionError(`cannot connect to ${label}: ${reason}`, { cause: e, host: hostId }));
@@ -255,8 +261,19 @@ export async function connectSsh(host: ResolvedHost, opts: ConnectSshOptions): P
           : hop.settings.proxyCommand !== undefined
             ? new ProxyCommandStream(hop.settings.proxyCommand)
             : takeEarly(opts.early);
-      // 3 + 4. handshake, host key, authentication
-      clients.push(await handshake(hop, opts, host.id, sock));
+      // 3 + 4. handshake, host key, authentication; ConnectionAttempts: a TCP connection that could
+      // not be made is tried again a second later, as ssh does (only where ssh2 dials itself)
+      let client: ClientType | undefined;
+      for (let attempt = 1; !client; attempt++) {
+        try {
+          client = await handshake(hop, opts, host.id, attempt === 1 ? sock : undefined);
+        } catch (e) {
+          const again = i === 0 && hop.settings.proxyCommand === undefined && attempt < (hop.settings.connectionAttempts ?? 1) && dialFailures.has(e as object);
+          if (!again) throw e;
+          await sleep(1000);
+        }
+      }
+      clients.push(client);
     }
   } catch (e) {
     for (const c of [...clients].reverse()) c.end();

@@ -44,6 +44,8 @@ export interface SshHostSettings {
   strictHostKeyChecking: StrictHostKeyChecking;
   hashKnownHosts: boolean;
   connectTimeoutMs?: number;
+  /** ConnectionAttempts (default 1) */
+  connectionAttempts?: number;
   serverAliveIntervalMs?: number;
   serverAliveCountMax?: number;
   /** AddressFamily inet / inet6 (any: absent) */
@@ -224,6 +226,7 @@ export function resolveSshHost(name: string, overrides: SshHostOverrides = {}, s
   const userKnown = one('userknownhostsfile')?.args ?? [];
   const globalKnown = one('globalknownhostsfile')?.args ?? [];
   const connectTimeout = positiveInt(one('connecttimeout'), 'ConnectTimeout');
+  const attempts = positiveInt(one('connectionattempts'), 'ConnectionAttempts');
   const aliveInterval = positiveInt(one('serveraliveinterval'), 'ServerAliveInterval');
   const aliveCount = positiveInt(one('serveralivecountmax'), 'ServerAliveCountMax');
   const agentSocket = (v: string | undefined, keyword: string): string | undefined => {
@@ -267,6 +270,7 @@ export function resolveSshHost(name: string, overrides: SshHostOverrides = {}, s
     strictHostKeyChecking: strict,
     hashKnownHosts: yes(arg('hashknownhosts')) ?? false,
     ...(connectTimeout ? { connectTimeoutMs: connectTimeout * 1000 } : {}),
+    ...(attempts && attempts > 1 ? { connectionAttempts: attempts } : {}),
     ...(aliveInterval !== undefined ? { serverAliveIntervalMs: aliveInterval * 1000 } : {}),
     ...(aliveCount !== undefined ? { serverAliveCountMax: aliveCount } : {}),
     ...(family !== 'any' ? { addressFamily: family as 'inet' | 'inet6' } : {}),

@@ -89,7 +89,7 @@ export const KEYWORDS: KeywordInfo[] = [
   k('CanonicalizeFallbackLocal', 'none'),
   k('CanonicalizeMaxDots', 'none'),
   k('CanonicalizePermittedCNAMEs', 'none'),
-  k('ConnectionAttempts', 'none', { refuse: (a) => (a[0] && a[0] !== '1' ? `ConnectionAttempts ${a[0]} is not supported by the built-in SSH client (it tries once)` : undefined) }),
+  k('ConnectionAttempts', 'honoured'),
   // algorithm lists: checked and applied by algorithms.ts
   k('Ciphers', 'honoured'),
   k('MACs', 'honoured'),
