@@ -10,7 +10,8 @@ export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.dirname(HERE);
 export const W = process.env.BENCH_WORK || path.join(HERE, '.work');
 export const CLI = process.env.BENCH_CLI || path.join(REPO, 'dist', 'ee-deploy.mjs');
-export const SHM = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+// BENCH_SHM: a directory of this run's own (two benchmarks on one machine must not share targets)
+export const SHM = process.env.BENCH_SHM || (existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir());
 export const USER = process.env.BENCH_USER || 'deploy';
 export const KEX = '-o KexAlgorithms=curve25519-sha256';
 export const log = (...a) => console.error('[bench]', ...a);

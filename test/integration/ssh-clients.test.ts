@@ -21,7 +21,7 @@ let f: SshdFixture;
 let tmp: string;
 
 beforeAll(async () => {
-  f = await startSshd({ servers: [server('web1'), server('web2'), server('web3'), server('stranger', { knownHosts: 'omit' }), server('impostor', { knownHosts: 'changed' })] });
+  f = await startSshd({ servers: [server('web1'), server('web2'), server('web3'), server('stranger', { knownHosts: 'omit' }), server('impostor', { knownHosts: 'changed' }), server('only-openssh', { sshConfig: 'KnownHostsCommand /bin/true' })] });
   tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-sshc-'));
 });
 
@@ -64,7 +64,7 @@ async function accepted(): Promise<number[]> {
   await sleep(200); // sshd writes its log lines asynchronously
   return Promise.all(f.servers.map((s) => s.count('Accepted publickey')));
 }
-const delta = (a: number[], b: number[]) => b.map((x, i) => x - a[i]);
+const delta = (a: number[], b: number[]) => b.map((x, i) => x - a[i]).slice(0, 5);
 
 describe.each(CLIENTS)('ssh_client: %s', (client) => {
   it('deploys to 3 hosts, redeploys incrementally, rolls back: one connection per host per run, every history line signed by the login key', async () => {
@@ -215,6 +215,25 @@ describe('both clients fail alike', () => {
     }
     expect(out.builtin.code).toBe(3);
     expect(out.openssh).toEqual(out.builtin);
+  });
+});
+
+describe('a setup only OpenSSH handles', () => {
+  it('KnownHostsCommand: the built-in client refuses it by name (exit 2, nothing touched), ssh_client: openssh deploys', async () => {
+    const r: Record<Client, Awaited<ReturnType<typeof cli>>> = {} as never;
+    for (const client of CLIENTS) {
+      const root = path.join(tmp, `only-openssh-${client}`);
+      const spec: ProjectSpec = { hosts: [{ host: 'only-openssh', path: root }] };
+      const p = newProject(spec, undefined, tmp);
+      writeFileSync(p.config, yamlFor(spec, client));
+      r[client] = await cli(f.home, p.dir, ['deploy']);
+      if (client === 'builtin') expect(existsSync(root)).toBe(false);
+      else expect(readFileSync(path.join(root, 'current', 'index.html'), 'utf8')).toBe('<h1>v1</h1>\n');
+    }
+    expect(r.builtin.code).toBe(2);
+    expect(r.builtin.stderr).toMatch(/^error: .*KnownHostsCommand.*ssh_client: openssh/m);
+    expect(r.openssh.code, r.openssh.stderr).toBe(0);
+    expect(r.openssh.stderr).toBe('');
   });
 });
 
