@@ -69,7 +69,7 @@ async function benchSize(mode, files, mb) {
   resetApp(app);
   sh(`find ${app} -type f -not -path '*/.git/*' -exec cat {} + >/dev/null`); // page cache, as for every tool
   const cfgDir = path.join(mode.dir, 'cfg', `${files}`);
-  const cfg = (name) => path.join(cfgDir, `${name}.yaml`);
+  const cfg = (name) => path.join(cfgDir, `${name.replace(/[^\w.-]+/g, '_')}.yaml`); // a variant's name goes into a shell command line
   const tools = [{ name: 'ee-deploy', extra: {} }, ...VARIANTS.map((v) => ({ name: `ee-deploy (${v.name})`, extra: v.extra }))];
   // warm-up (untimed): V8 code cache, ssh host key paths
   eeConfig(cfg('warmup'), app, [{ host: 'bench', path: target('warmup') }]);
