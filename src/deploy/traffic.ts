@@ -84,7 +84,7 @@ export async function beforeSwitch(run: TrafficRun, hosts: HostSession[]): Promi
     }
   }
   if (env.load_balancer) {
-    st.lb ??= await openLoadBalancer(env.load_balancer, { interactive: o.interactive, dryRun: o.dryRun, print: (t) => o.reporter.info(t) });
+    st.lb ??= await openLoadBalancer(env.load_balancer, { interactive: o.interactive, dryRun: o.dryRun, print: (t) => o.reporter.info(t), ...(env.ssh_client ? { sshClient: env.ssh_client } : {}) });
     const step = o.reporter.step(`draining ${hosts.map((s) => s.host.id).join(', ')} at the load balancer (${env.load_balancer.type})`);
     st.drained.push(...hosts);
     const reports = await st.lb.drain(hosts.map((s) => s.host), { signal: o.signal }).catch((e: unknown) => {

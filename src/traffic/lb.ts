@@ -57,10 +57,12 @@ export interface LbOptions {
   print?: (text: string) => void;
   /** how often the drain wait polls (default 200 ms) */
   pollMs?: number;
+  /** the environment's `ssh_client`: the load balancer's host is reached like the app hosts */
+  sshClient?: 'builtin' | 'openssh';
 }
 
-function lbHost(c: { host: string; user?: string; port?: number }): ResolvedHost {
-  return { name: c.host, id: c.host, local: c.host === 'local', user: c.user, port: c.port, path: '.', roles: [], tags: [] };
+function lbHost(c: { host: string; user?: string; port?: number }, sshClient: LbOptions['sshClient']): ResolvedHost {
+  return { name: c.host, id: c.host, local: c.host === 'local', user: c.user, port: c.port, path: '.', roles: [], tags: [], ...(sshClient ? { sshClient } : {}) };
 }
 
 function serverOf(map: Record<string, string>, h: ResolvedHost, what: string): string {
@@ -72,7 +74,7 @@ function serverOf(map: Record<string, string>, h: ResolvedHost, what: string): s
 export async function openLoadBalancer(c: LoadBalancerConfig, o: LbOptions): Promise<LoadBalancer> {
   const print = o.print ?? (() => {});
   if (c.type === 'command') return new CommandLb(c, o.dryRun ? print : undefined);
-  const t = o.dryRun ? undefined : await openTransport(lbHost(c), { interactive: o.interactive });
+  const t = o.dryRun ? undefined : await openTransport(lbHost(c, o.sshClient), { interactive: o.interactive });
   if (c.type === 'haproxy') return new HaproxyLb(c, t, print, o.pollMs ?? 200);
   return new NginxLb(c, t, print, o.pollMs ?? 200);
 }
@@ -115,7 +117,16 @@ class HaproxyLb implements LoadBalancer {
         if (!(e instanceof ConnectionError) || !/open failed|prohibited|refused|No such file/i.test(e.message)) throw e;
         this.viaTool = true;
       }
-      if (stream) return exchange(stream, line);
+      if (stream) {
+        try {
+          return await exchange(stream, line);
+        } catch (e) {
+          // a client that forwards through a local socket (ssh_client: openssh) learns of a
+          // refused channel only here, before any answer: the same fallback
+          if (!(e instanceof ConnectionError) || !/open failed/i.test(e.message)) throw e;
+          this.viaTool = true;
+        }
+      }
     }
     const r = await t.exec(haproxySocketToolScript(this.c.socket, line));
     if (r.code !== 0) throw new DeployError(`load balancer ${this.c.host}: ${lbFailure(r.stderr) ?? (lastLine(r.stderr) || `cannot reach ${this.c.socket} (exit ${r.code})`)}`);

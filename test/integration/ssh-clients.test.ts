@@ -10,7 +10,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResolvedHost } from '../../src/config/resolve.js';
 import { cmd } from '../../src/remote/shell.js';
+import { openLoadBalancer } from '../../src/traffic/lb.js';
 import { openTransport } from '../../src/transport/open.js';
+import { parseShowStat, startHaproxy } from '../helpers/proxies.js';
 import { cli, current, historyRecords, newProject, projectYaml, releases, server, type ProjectSpec } from '../helpers/deploy-env.js';
 import { freePort, startSshd, type SshdFixture } from '../helpers/sshd.js';
 
@@ -21,7 +23,7 @@ let f: SshdFixture;
 let tmp: string;
 
 beforeAll(async () => {
-  f = await startSshd({ servers: [server('web1'), server('web2'), server('web3'), server('stranger', { knownHosts: 'omit' }), server('impostor', { knownHosts: 'changed' }), server('only-openssh', { sshConfig: 'KnownHostsCommand /bin/true' })] });
+  f = await startSshd({ servers: [server('web1'), server('web2'), server('web3'), server('stranger', { knownHosts: 'omit' }), server('impostor', { knownHosts: 'changed' }), server('only-openssh', { sshConfig: 'KnownHostsCommand /bin/true' }), server('nofwd', { sshdConfig: 'AllowStreamLocalForwarding no' })] });
   tmp = mkdtempSync(path.join(os.tmpdir(), 'ee-sshc-'));
 });
 
@@ -157,6 +159,34 @@ describe.each(CLIENTS)('ssh_client: %s', (client) => {
       await t.close();
       echo.close();
       tcp.close();
+      restore();
+    }
+  });
+});
+
+describe.each(CLIENTS)('ssh_client: %s, HAProxy admin socket over SSH', (client) => {
+  it('drains and readies a server through stream forwarding; with forwarding refused by sshd, through socat/nc on the host', async () => {
+    const restore = f.useHome();
+    const appPort = await freePort();
+    const hapPort = await freePort();
+    const hap = await startHaproxy(() => `frontend fe\n  bind 127.0.0.1:${hapPort}\n  default_backend app\nbackend app\n  server s1 127.0.0.1:${appPort}`, hapPort);
+    const state = async () => parseShowStat(await hap.admin('show stat')).find((r) => r.pxname === 'app' && r.svname === 's1')!.status;
+    const web1: ResolvedHost = { ...f.resolvedHost(0), path: '/srv/x' };
+    try {
+      const hasTool = ['socat', 'nc'].some((t) => ['/usr/bin', '/bin', '/usr/local/bin'].some((d) => existsSync(path.join(d, t))));
+      for (const lbHost of ['web1', ...(hasTool ? ['nofwd'] : [])]) {
+        const lb = await openLoadBalancer({ type: 'haproxy', host: lbHost, socket: hap.socket, backend: 'app', servers: { web1: 's1' }, drain_timeout: 2000 }, { interactive: false, pollMs: 50, sshClient: client });
+        try {
+          await lb.drain([web1]);
+          expect(await state()).toBe('DRAIN');
+          await lb.ready([web1]);
+          expect(await state()).toMatch(/^(UP|no check)$/);
+        } finally {
+          await lb.close();
+        }
+      }
+    } finally {
+      await hap.stop();
       restore();
     }
   });
