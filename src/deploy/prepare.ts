@@ -16,16 +16,23 @@ import { remoteOutput } from './hook-report.js';
 
 export function preflight(run: Run, tree: SourceTree): void {
   if (run.o.dryRun) return;
-  for (const s of run.toPrepare) {
+  const hosts = [...run.toPrepare];
+  for (const s of hosts) {
     if (s.state.missingTools.length) {
       throw new DeployError(`${s.host.id}: missing on the server: ${s.state.missingTools.join(', ')} (ee-deploy needs ${REQUIRED_TOOLS.join(', ')})`, { host: s.host.id, step: 'preflight' });
     }
-    const needKb = Math.ceil((tree.totalBytes * 1.1) / 1024) + 1024;
-    if (s.state.availableKb !== undefined && s.state.availableKb < needKb) {
-      throw new DeployError(
-        `${s.host.id}: not enough disk space in ${s.host.path}: ${formatBytes(s.state.availableKb * 1024)} free, the release needs about ${formatBytes(tree.totalBytes)}`,
-        { host: s.host.id, step: 'preflight' },
-      );
+  }
+  // the disk check asks for what each host's upload writes (an incremental one: its changed
+  // files), planned as prepareAll will plan it; the plan's hashes and diffs are reused there
+  const cfg = run.o.config.raw;
+  const plan = UploadPlan.create({ tree, id: run.id, targets: hosts.map((s) => ({ key: s, gzip: false as const, manifest: s.state.manifest })), shared: [...cfg.shared.dirs, ...cfg.shared.files], reuse: reuseOf(cfg.source), limit: 1 });
+  for (const s of hosts) {
+    if (s.state.availableKb === undefined) continue;
+    const need = plan.diskNeed(s);
+    const needKb = Math.ceil((need.bytes * 1.1) / 1024) + 1024;
+    if (s.state.availableKb < needKb) {
+      const parts = need.copy ? ` (${formatBytes(need.sent)} uploaded + ${formatBytes(need.copy)} for the release's own copy, source.reuse: copy)` : need.sent < tree.totalBytes ? ` (the changed files)` : '';
+      throw new DeployError(`${s.host.id}: not enough disk space in ${s.host.path}: ${formatBytes(s.state.availableKb * 1024)} free, the release needs about ${formatBytes(need.bytes)}${parts}`, { host: s.host.id, step: 'preflight' });
     }
   }
 }

@@ -140,6 +140,25 @@ export class UploadPlan<T> {
     return plan;
   }
 
+  /**
+   * What the upload writes on `key`'s server (for the disk check before it): the files its
+   * archive sends (none when nothing changed since its base), plus, with reuse: copy, the
+   * release's own copy of every file (counted in full: whether the server's file system makes
+   * reflinks cannot be known in advance).
+   */
+  diskNeed(key: T): { bytes: number; sent: number; copy: number } {
+    const total = this.o.tree.totalBytes;
+    const g = this.groups.find((x) => x.members.includes(key));
+    let sent = total;
+    if (g?.base) {
+      const linked = new Set(this.diff(g));
+      sent = 0;
+      if (!g.same) for (const e of this.o.tree.entries) if (e.type === 'file' && !linked.has(e.path)) sent += e.size;
+    }
+    const bytes = diskBytes({ incremental: true, sentBytes: sent, reuse: this.summary.reuse }, total);
+    return { bytes, sent, copy: bytes - sent };
+  }
+
   private linkedCache = new Map<string, string[]>();
   /** files of the tree that can be hard-linked from the group's upload base */
   private diff(g: Group<T>): string[] {
@@ -222,7 +241,7 @@ export class UploadPlan<T> {
 }
 
 /** bytes an upload writes on the server (see UploadSummary.diskBytes) */
-function diskBytes(u: UploadSummary, totalBytes: number): number {
+function diskBytes(u: Pick<UploadSummary, 'incremental' | 'sentBytes' | 'reuse'>, totalBytes: number): number {
   const sent = u.incremental ? u.sentBytes : totalBytes;
   return u.reuse === 'copy' ? sent + totalBytes : sent;
 }

@@ -84,7 +84,7 @@ describe.skipIf(!isRoot)('full disk (2 MiB tmpfs; skipped unless run as root, wh
     expect(r.code, r.stderr).toBe(1);
     const err = r.stderr.trim().split('\n');
     expect(err).toHaveLength(1);
-    expect(err[0]).toMatch(/^error: local: not enough disk space in .*mnt\/app: [\d.]+ (KiB|MiB) free, the release needs about 3\.0 MiB/);
+    expect(err[0]).toMatch(/^error: local: not enough disk space in .*mnt\/app: [\d.]+ (KiB|MiB) free, the release needs about 6\.0 MiB \(3\.0 MiB uploaded \+ 3\.0 MiB for the release.s own copy, source\.reuse: copy\)/);
     expect(r.stdout).not.toMatch(/uploading/);
     await expectUntouched('after the refused deploy');
   });
