@@ -1,5 +1,7 @@
 /** ssh_config evaluation as OpenSSH does it: Host negation, Match criteria, first value wins, refused keywords. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { resolveSshHost } from '../../src/transport/ssh/ssh-config.js';
@@ -116,6 +118,21 @@ describe('keywords', () => {
     const s = resolveSshHost('x', {}, { home, userConfigText: '', systemConfigFile: '/etc/ssh/ssh_config' });
     expect(s.hostName).toBe('x');
   });
+  it('a distribution crypto policy in the system-wide file is applied as far as the built-in client can', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ee-syscfg-'));
+    try {
+      writeFileSync(path.join(dir, 'policy.config'), 'Ciphers aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-ctr\nKexAlgorithms mlkem768x25519-sha256,sntrup761x25519-sha512,curve25519-sha256\nPubkeyAcceptedAlgorithms ecdsa-sha2-nistp256,ssh-ed25519,rsa-sha2-512\nRequiredRSASize 2048\n');
+      writeFileSync(path.join(dir, 'ssh_config'), `Include ${dir}/policy.config\nHost *\n  GSSAPIAuthentication yes\n`);
+      const s = resolveSshHost('x', {}, { home, userConfigText: '', systemConfigFile: path.join(dir, 'ssh_config') });
+      expect(algorithmChoice(s.algorithms)).toEqual({ cipher: ['aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes256-ctr'], kex: ['curve25519-sha256'] });
+      // the same lines in the user's own config are refused by name
+      expect(() => resolve('x', 'RequiredRSASize 2048\n')).toThrow(/RequiredRSASize/);
+      expect(() => algorithmChoice(resolve('x', 'KexAlgorithms mlkem768x25519-sha256,curve25519-sha256\n').algorithms)).toThrow(/does not implement mlkem768x25519-sha256/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an unknown keyword is an error unless IgnoreUnknown names it', () => {
     expect(() => resolve('x', 'Host other\n  Frobnicate yes\n')).toThrow(/ssh config:2: unknown ssh_config keyword Frobnicate/);
     expect(resolve('x', 'IgnoreUnknown UseKeychain,Frob*\nFrobnicate yes\n').port).toBe(22);

@@ -30,13 +30,16 @@ const PUBKEY_ALL = [...PUBKEY, ...PUBKEY.map((a) => `${a}-cert-v01@openssh.com`)
 
 const HINT = '; use `ssh_client: openssh` (the system ssh) for this host';
 
-/** The list a `+`/`-`/`^`/plain spec gives, from ssh2's defaults. */
-export function assembleAlgorithms(keyword: string, spec: string, defaults: string[], supported: string[], at?: string): string[] {
+/**
+ * The list a `+`/`-`/`^`/plain spec gives, from ssh2's defaults. `lenient` (a system-wide policy,
+ * e.g. Fedora's crypto-policies file) keeps the algorithms ssh2 implements instead of refusing.
+ */
+export function assembleAlgorithms(keyword: string, spec: string, defaults: string[], supported: string[], at?: string, lenient = false): string[] {
   const op = /^[+\-^]/.test(spec) ? spec[0] : '';
   const names = (op ? spec.slice(1) : spec).split(',').filter(Boolean);
   const expand = (pattern: string): string[] => {
     const hits = supported.filter((a) => wildcardMatch(a, pattern));
-    if (!hits.length) throw new ConfigError(`${keyword}: the built-in SSH client does not implement ${pattern}${HINT}`, at);
+    if (!hits.length && !lenient) throw new ConfigError(`${keyword}: the built-in SSH client does not implement ${pattern}${HINT}`, at);
     return hits;
   };
   if (op === '-') return defaults.filter((a) => !names.some((p) => wildcardMatch(a, p)));
@@ -52,6 +55,8 @@ export interface AlgorithmSpec {
   spec: string;
   /** file:line */
   at?: string;
+  /** from the system-wide file: a distribution's policy, applied as far as ssh2 implements it */
+  system?: boolean;
 }
 
 /** The algorithm lists set in ssh config, for ssh2's `algorithms`. */
@@ -61,13 +66,13 @@ export function algorithmChoice(given: AlgorithmSpec[]): AlgorithmChoice {
   for (const [k, t] of Object.entries(TABLE)) {
     const s = specs.get(k);
     if (!s) continue;
-    const list = assembleAlgorithms(s.keyword, s.spec, t.defaults, t.supported, s.at);
+    const list = assembleAlgorithms(s.keyword, s.spec, t.defaults, t.supported, s.at, s.system);
     if (!list.length) throw new ConfigError(`${s.keyword} ${s.spec} leaves no algorithm`, s.at);
     out[t.key] = list;
   }
   const pk = specs.get('pubkeyacceptedalgorithms') ?? specs.get('pubkeyacceptedkeytypes');
   // the built-in client accepts every type it can sign with: only additions of those keep its behaviour
-  if (pk && !(pk.spec.startsWith('+') && assembleAlgorithms(pk.keyword, pk.spec, [], PUBKEY_ALL, pk.at).length)) {
+  if (pk && !pk.system && !(pk.spec.startsWith('+') && assembleAlgorithms(pk.keyword, pk.spec, [], PUBKEY_ALL, pk.at).length)) {
     throw new ConfigError(`${pk.keyword} ${pk.spec}: the built-in SSH client offers every key type it has (only \`+\` additions are followed)${HINT}`, pk.at);
   }
   return out;

@@ -250,7 +250,7 @@ export function resolveSshHost(name: string, overrides: SshHostOverrides = {}, s
   const algorithms: AlgorithmSpec[] = [];
   for (const k of ['KexAlgorithms', 'Ciphers', 'MACs', 'HostKeyAlgorithms', 'PubkeyAcceptedAlgorithms', 'PubkeyAcceptedKeyTypes']) {
     const o = one(k.toLowerCase());
-    if (o?.args[0]) algorithms.push({ keyword: k, spec: o.args[0], at: at(o) });
+    if (o?.args[0]) algorithms.push({ keyword: k, spec: o.args[0], at: at(o), system: o.system });
   }
 
   return {

@@ -101,7 +101,8 @@ export const KEYWORDS: KeywordInfo[] = [
   k('HostbasedKeyTypes', 'none'),
   // only for host certificates, which the built-in client does not accept (@cert-authority lines)
   k('CASignatureAlgorithms', 'none'),
-  k('RequiredRSASize', 'none', { refuse: () => 'RequiredRSASize is not supported by the built-in SSH client' }),
+  // a distribution's crypto policy in the system-wide file sets it for every host: refused only from the user's config
+  k('RequiredRSASize', 'none', { refuse: (_a, o) => (o.system ? undefined : 'RequiredRSASize is not supported by the built-in SSH client') }),
   k('RekeyLimit', 'none', { refuse: () => 'RekeyLimit is not supported by the built-in SSH client' }),
   // no effect on where or how the connection is made
   k('AddKeysToAgent', 'none'),
