@@ -13,10 +13,10 @@
  * (the waves), prepare.ts / switch.ts (the two remote steps of a wave), recovery.ts (failure and
  * auto-rollback), records.ts (finish: history, prune, unlock; the result), promote.ts.
  */
-import { UsageError } from '../errors.js';
+import { DeployError, UsageError } from '../errors.js';
 import { newReleaseId } from '../remote/release-id.js';
 import { gitInfo, performer, revisionOf } from './identity.js';
-import { closeHosts, connectHosts, openSessions } from './session.js';
+import { closeHosts, connectHosts, openSessions, releaseLocks, type Sessions } from './session.js';
 import { treeFingerprint } from '../release/scan.js';
 import { knownManifests } from '../release/manifest-cache.js';
 import { notify } from './checks.js';
@@ -89,13 +89,12 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     if (unchanged) return unchanged;
     await notifyStarted();
   }
-  // a foreign entry with an id-like name (a directory made by hand) still takes its name: never collide with it
-  const allIds = sessions.hosts.flatMap((s) => [...s.state.releases.map((r) => r.id), ...s.state.foreign]);
+  const id = await chooseReleaseId(sessions);
   const plan = planStrategy(sessions.hosts, config.env, { preferCanary: (s) => s.host.roles.includes('canary') || s.host.tags.includes('canary') });
   // migrations run once every host holds the new release and before any switch: a rolling
   // deploy then prepares all its batches first (it still switches them batch by batch)
   if (db) plan.prepare = 'upfront';
-  const run = newRun({ o, sessions, id: newReleaseId(allIds), user, git, revision, started, warnings, plan, toPrepare: sessions.hosts });
+  const run = newRun({ o, sessions, id, user, git, revision, started, warnings, plan, toPrepare: sessions.hosts });
   run.db = db;
   if (plan.strategy === 'canary') run.canary = plan.waves[0].hosts.map((s) => s.host.id);
   run.steps.build = buildDone - buildStarted;
@@ -103,5 +102,24 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     return await pipeline(run, tree);
   } finally {
     await sessions.close();
+  }
+}
+
+/**
+ * The new release's id: after every release on every host, and not the name of a foreign entry
+ * (a directory made by hand named like an id is only stepped over: it never sets the order).
+ * None free (a release named 99991231235959): an error that says so, the lock given back.
+ */
+async function chooseReleaseId(sessions: Sessions): Promise<string> {
+  const ids = sessions.hosts.flatMap((s) => s.state.releases.map((r) => r.id));
+  const taken = new Set(sessions.hosts.flatMap((s) => s.state.foreign));
+  try {
+    let id = newReleaseId(ids);
+    while (taken.has(id)) id = newReleaseId([...ids, id]);
+    return id;
+  } catch (e) {
+    await releaseLocks(sessions);
+    await sessions.close();
+    throw new DeployError(`${(e as Error).message}: a release in releases/ is named after every possible time (remove or rename it)`, { step: 'open' });
   }
 }

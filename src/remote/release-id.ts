@@ -31,7 +31,7 @@ export function newReleaseId(existing: Iterable<string>, date: Date = new Date()
   const t = Date.UTC(+stem.slice(0, 4), +stem.slice(4, 6) - 1, +stem.slice(6, 8), +stem.slice(8, 10), +stem.slice(10, 12), +stem.slice(12, 14));
   // a stem that is no real time (month 13...) still gets an id after it: the next number
   const next = Number.isNaN(t) || timestampId(new Date(t)) !== stem ? String(Number(stem) + 1) : timestampId(new Date(t + 1000));
-  if (next.length !== 14) throw new Error(`no free release id after ${newest}`);
+  if (!/^\d{14}$/.test(next)) throw new Error(`no free release id after ${newest}`);
   return next;
 }
 

@@ -39,7 +39,9 @@ function addForeign(root: string, outside: string): string[] {
   // a link to a directory that looks like a release, outside the deploy path
   symlinkSync(outside, path.join(r, '20210101000000'));
   mkdirSync(path.join(r, FORGED));
-  return ['20200101000000', '20210101000000', '20240101-old', 'a-file', FORGED, 'zz junk'].sort();
+  // named after the last possible second, by hand: stepped over, it never sets the next id
+  mkdirSync(path.join(r, '99991231235959'));
+  return ['20200101000000', '20210101000000', '20240101-old', '99991231235959', 'a-file', FORGED, 'zz junk'].sort();
 }
 
 describe('foreign entries in releases/', () => {
@@ -71,7 +73,7 @@ describe('foreign entries in releases/', () => {
       expect(v3).not.toBe(v2);
       const notes = r3.stdout.split('\n').filter((l) => l.includes('ignored in releases/'));
       expect(notes).toHaveLength(1);
-      for (const n of ['20240101-old', 'zz junk', 'a-file', '20200101000000', '20210101000000']) expect(notes[0]).toContain(JSON.stringify(n));
+      for (const n of ['20240101-old', 'zz junk', 'a-file', '20200101000000', '20210101000000', '99991231235959']) expect(notes[0]).toContain(JSON.stringify(n));
       expect(notes[0]).toContain('(a name with a line break)');
       expect(isLocked(root)).toBe(false);
       expect(historyRecords(root).filter((h) => h.action === 'deploy' && h.status === 'success').map((h) => h.id)).toEqual([v1, v2, v3]);
@@ -108,4 +110,19 @@ describe('foreign entries in releases/', () => {
       expect(readdirSync(path.join(root, 'releases')).sort()).toEqual([...foreign, v2, v3].sort());
     }, 60_000);
   }
+
+  it('a real release named after the last possible second: one-line error, nothing changed, the lock given back', async () => {
+    const root = path.join(tmp, 'root-last');
+    const p = newProject({ hosts: [{ host: 'local', path: root }] }, { 'index.html': 'v1\n' });
+    expect((await cli(f.home, p.dir, ['deploy', '--yes'])).code).toBe(0);
+    const v1 = current(root);
+    mkdirSync(path.join(root, 'releases', '99991231235959'));
+    writeFileSync(path.join(root, 'releases', '99991231235959', 'REVISION'), 'abc\n');
+    const r = await cli(f.home, p.dir, ['deploy', '--yes']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^error: no free release id after 99991231235959: a release in releases\/ is named after every possible time \(remove or rename it\)/);
+    expect(current(root)).toBe(v1);
+    expect(isLocked(root)).toBe(false);
+  });
 });
