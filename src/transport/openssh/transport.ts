@@ -9,7 +9,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import net from 'node:net';
-import { Duplex, Readable } from 'node:stream';
+import { Duplex, PassThrough, Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { ConnectionError } from '../../errors.js';
 import { cmd, raw, type Cmd } from '../../remote/shell.js';
@@ -23,6 +23,10 @@ import { releaseRuntimeDir, runtimePath } from './runtime-dir.js';
 
 /** bytes sent to measure the upload throughput (as the built-in client's probe) */
 const PROBE_BYTES = 256 * 1024;
+/** below this a burst is repeated once (as the built-in client's probe does) */
+const PROBE_REPEAT_BELOW_MBIT = 400;
+/** constant shell text: up; one answered line; up to two bursts, each answered once read */
+const PROBE_SCRIPT = `echo; read -r _; echo; head -c ${PROBE_BYTES} >/dev/null; echo; head -c ${PROBE_BYTES} >/dev/null; echo`;
 
 /** ssh's own words when a multiplexed session could not start or its master went away */
 const SESSION_REFUSED = /^mux_client_request_session: session request failed: (.*)$/m;
@@ -245,29 +249,52 @@ export class OpenSshTransport implements Transport {
   }
 
   /**
-   * The link for `compress: auto`, estimated: the master's connection is out of reach of this
-   * process, so small sessions measure it: an empty command, twice (a session's set-up is about
-   * three round trips), then 256 KiB into `cat >/dev/null` (the difference is the upload time).
-   * Once per connection; three sessions the built-in client's probe does not need.
+   * The link for `compress: auto`. The master's connection is out of reach of this process, so
+   * one small session measures it: the remote side says it is up, answers one line (a round
+   * trip), then reads a 256 KiB burst and answers (the upload time plus a round trip). As the
+   * built-in client's probe does, a slow-looking burst is sent once more and the best counts
+   * (this machine's scheduling only ever adds time). One session per connection.
    */
   measureLink(): Promise<LinkSample | undefined> {
-    this.link ??= (async () => {
-      try {
-        // the quicker of two empty sessions: this machine's scheduling only ever adds time
-        let empty = Infinity;
-        for (let i = 0; i < 2; i++) {
-          const t = performance.now();
-          if ((await this.exec(cmd(':'))).code !== 0) return undefined;
-          empty = Math.min(empty, performance.now() - t);
+    this.link ??= new Promise<LinkSample | undefined>((resolve) => {
+      const input = new PassThrough();
+      let lines = 0;
+      let t = 0;
+      let rttMs = 0;
+      let best = 0;
+      let bursts = 0;
+      let ended = false;
+      const burst = () => {
+        bursts++;
+        t = performance.now();
+        input.write(Buffer.alloc(PROBE_BYTES));
+      };
+      const onStdout = (chunk: string) => {
+        for (const ch of chunk) {
+          if (ch !== '\n') continue;
+          const now = performance.now();
+          lines++;
+          if (lines === 1) {
+            t = now;
+            input.write('\n');
+          } else if (lines === 2) {
+            rttMs = now - t;
+            burst();
+          } else if (!ended) {
+            best = Math.max(best, (PROBE_BYTES * 8) / (Math.max(now - t - rttMs, 0.5) * 1000));
+            if (lines === 3 && best < PROBE_REPEAT_BELOW_MBIT) burst();
+            else {
+              ended = true;
+              input.end();
+            }
+          }
         }
-        const t = performance.now();
-        if ((await this.exec(cmd('cat', raw('>/dev/null')), { stdin: Buffer.alloc(PROBE_BYTES) })).code !== 0) return undefined;
-        const transferMs = Math.max(performance.now() - t - empty, 1);
-        return { rttMs: empty / 3, mbit: (PROBE_BYTES * 8) / (transferMs * 1000), probeBytes: PROBE_BYTES };
-      } catch {
-        return undefined;
-      }
-    })();
+      };
+      this.exec(cmd(raw(PROBE_SCRIPT)), { stdin: input, onStdout, timeoutMs: 30_000 }).then(
+        (r) => resolve(r.code === 0 && best > 0 ? { rttMs, mbit: best, probeBytes: PROBE_BYTES * bursts } : undefined),
+        () => resolve(undefined),
+      );
+    });
     return this.link;
   }
 
