@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConnectionError, ExitCode, HostKeyError } from '../../src/errors.js';
 import { Cmd } from '../../src/remote/shell.js';
 import { clearKeyCache, connectSsh, resolveSshHost, type SshTransport } from '../../src/transport/ssh/index.js';
+import { openTransport } from '../../src/transport/open.js';
 import { cli, newProject, releases, server } from '../helpers/deploy-env.js';
 import { startSshd, type SshdFixture } from '../helpers/sshd.js';
 
@@ -103,6 +104,7 @@ s.on('close', () => process.exit(0)); s.on('error', (e) => { console.error('rela
   await run('ssh-keygen', ['-q', '-H', '-f', aliasKnown]);
   // the relayed host is known under its HostName, as ssh checks it with a ProxyCommand
   appendFileSync(f.knownHosts, `[target.invalid]:${f.servers[TARGET].port} ${f.servers[TARGET].hostKeyPublic}\n`);
+  appendFileSync(f.knownHosts, `[bastion.invalid]:${f.servers[BASTION].port} ${f.servers[BASTION].hostKeyPublic}\n`);
 
   const blocks = [
     block('relayed', TARGET, [`ProxyCommand ${relayCmd}`], 'Target.Invalid'),
@@ -113,6 +115,8 @@ s.on('close', () => process.exit(0)); s.on('error', (e) => { console.error('rela
     block('command-first', TARGET, [`ProxyCommand ${relayCmd}`], 'target.invalid'),
     'Host jump-first command-first proxy-none\n  ProxyCommand sh -c "exit 9"\n  ProxyJump nowhere.invalid',
     block('chain', TARGET, ['ProxyJump bastion,bastion2']),
+    block('cmd-bastion', BASTION, [`ProxyCommand ${relayCmd}`], 'bastion.invalid'),
+    block('behind-cmd-bastion', TARGET, ['ProxyJump cmd-bastion']),
     block('by-alias', ALIASED, ['HostKeyAlias web-alias', `UserKnownHostsFile ${aliasKnown}`]),
     block('by-wrong-alias', ALIASED, ['HostKeyAlias other-alias', `UserKnownHostsFile ${aliasKnown}`]),
     block('fdpass', TARGET, ['ProxyUseFdpass yes']),
@@ -129,6 +133,11 @@ s.on('close', () => process.exit(0)); s.on('error', (e) => { console.error('rela
     path.join(f.home, '.ssh', 'conf.d', '50-match.conf'),
     [
       'Host match-* !match-excluded',
+      `  User ${f.user}`,
+      `  IdentityFile ${f.clientKey}`,
+      `Match originalhost count-me exec "echo ran >> ${work}/exec-count"`,
+      '  HostName 127.0.0.1',
+      `  Port ${f.servers[TARGET].port}`,
       `  User ${f.user}`,
       `  IdentityFile ${f.clientKey}`,
       `Match originalhost match-* !user ${f.user}`,
@@ -213,6 +222,15 @@ describe('ProxyJump', () => {
     const t = await open('command-first');
     expect((await t.exec(c('echo relayed'))).stdout).toBe('relayed\n');
     expect(relayed().slice(before)).toHaveLength(1);
+  });
+
+  it('a jump host that is itself reached through a ProxyCommand', async () => {
+    const before = relayed().length;
+    const logins = await f.servers[BASTION].count('Accepted publickey');
+    const t = await open('behind-cmd-bastion');
+    expect((await t.exec(c('echo two-ways'))).stdout).toBe('two-ways\n');
+    expect(relayed().slice(before)).toEqual([{ host: 'bastion.invalid', port: String(f.servers[BASTION].port), user: f.user, orig: 'cmd-bastion' }]);
+    expect(await f.servers[BASTION].count('Accepted publickey')).toBe(logins + 1);
   });
 
   it('a chain of two jump hosts', async () => {
@@ -321,6 +339,18 @@ describe('algorithm lists', () => {
     const pq = await failure(open('pq-only'));
     expect(pq).toBeInstanceOf(ConfigError);
     expect(pq.message).toMatch(/^~\/\.ssh\/config:\d+: KexAlgorithms: the built-in SSH client does not implement sntrup761x25519-sha512@openssh\.com; use `ssh_client: openssh`/);
+  });
+});
+
+describe('Match exec', () => {
+  it('runs once per connection (the route found before dialling is the one used)', async () => {
+    const t = await openTransport({ name: 'count-me', id: 'count-me', local: false, path: 'x', roles: [], tags: [] }, { interactive: false });
+    try {
+      expect((await t.exec(c('echo counted'))).stdout).toBe('counted\n');
+    } finally {
+      await t.close();
+    }
+    expect(readFileSync(path.join(work, 'exec-count'), 'utf8')).toBe('ran\n');
   });
 });
 

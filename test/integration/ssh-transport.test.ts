@@ -334,8 +334,10 @@ describe('jump hosts', () => {
     expect((await t.exec(c('echo early'))).stdout).toBe('early\n');
     expect((await s.count('Connection from')) - conns).toBe(1);
     expect((await s.count('Accepted publickey')) - logins).toBe(1);
-    // not for a host behind a jump host, nor for a local one
-    expect(predial(f.resolvedHost(TARGET, { jump: 'main' }))).toBeUndefined();
+    // no socket for a host behind a jump host (its route is handed on), nothing for a local one
+    const jumped = predial(f.resolvedHost(TARGET, { jump: 'main' }));
+    expect(jumped?.socket).toBeUndefined();
+    expect(jumped?.route.map((h) => h.settings.alias)).toEqual(['main', 'target']);
     expect(predial({ ...host, local: true })).toBeUndefined();
   });
 
@@ -347,7 +349,7 @@ describe('jump hosts', () => {
     expect(early!.failed).toBe(true);
     const e = await connectError(connectSsh(host, { interactive: false, early }));
     expect(e.message).toBe(`cannot connect to deploy@127.0.0.1:${port}: connection refused (is sshd running on that port?)`);
-    expect(early!.socket.destroyed).toBe(true);
+    expect(early!.socket!.destroyed).toBe(true);
   });
 
   it('reaches a server through another with `jump`', async () => {

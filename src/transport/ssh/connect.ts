@@ -277,7 +277,7 @@ export async function connectSsh(host: ResolvedHost, opts: ConnectSshOptions): P
     }
   } catch (e) {
     for (const c of [...clients].reverse()) c.end();
-    opts.early?.socket.destroy(); // whatever failed, the early socket must not keep the process alive
+    opts.early?.socket?.destroy(); // whatever failed, the early socket must not keep the process alive
     throw e;
   }
   // 5. the transport

@@ -12,8 +12,12 @@ import type { ResolvedHost } from '../../config/resolve.js';
 import { resolveRoute, type Hop, type SshConfigSource } from './ssh-config.js';
 
 export interface EarlySocket {
-  socket: net.Socket;
-  /** the host's resolved route (one direct hop): connectSsh uses it instead of resolving again */
+  /** absent for a host reached through jump hosts or a ProxyCommand */
+  socket?: net.Socket;
+  /**
+   * the host's resolved route: connectSsh uses it instead of resolving again (ssh config is then
+   * evaluated once per connection, so a `Match exec` command runs once, as with ssh)
+   */
   route: Hop[];
   failed: boolean;
 }
@@ -26,9 +30,8 @@ export function predial(host: ResolvedHost, source: SshConfigSource = {}): Early
   } catch {
     return undefined; // the real connect reports it
   }
-  if (route.length !== 1) return undefined;
   const { settings } = route[0];
-  if (settings.proxyCommand !== undefined) return undefined;
+  if (route.length !== 1 || settings.proxyCommand !== undefined) return { route, failed: true };
   const socket = net.connect({
     host: settings.hostName,
     port: settings.port,
@@ -49,7 +52,7 @@ export function predial(host: ResolvedHost, source: SshConfigSource = {}): Early
 
 /** The early socket, if it is still usable; otherwise it is closed. */
 export function takeEarly(early: EarlySocket | undefined): net.Socket | undefined {
-  if (!early) return undefined;
+  if (!early?.socket) return undefined;
   if (early.failed || early.socket.destroyed) {
     early.socket.destroy();
     return undefined;
