@@ -106,6 +106,10 @@ describe('foreign entries in releases/', () => {
         expect(current(root)).toBe(v2);
       }
       expect(isLocked(root)).toBe(false);
+      // verify never reads a link out of releases/ as a release
+      const ver = await cli(f.home, p.dir, ['verify', '--release', '20210101000000']);
+      expect(ver.code).toBe(7);
+      expect(ver.stdout).toContain('release 20210101000000 does not exist');
       expect(treeSnapshot(outside)).toEqual(before);
       expect(readdirSync(path.join(root, 'releases')).sort()).toEqual([...foreign, v2, v3].sort());
     }, 60_000);

@@ -9,6 +9,7 @@ import { script } from '../shell.js';
 import { layout } from '../layout.js';
 import { assertReleaseId } from '../release-id.js';
 import { MARK } from '../protocol.js';
+import { IS_RELEASE } from './previous.js';
 
 export function liveReleaseScript(root: string, o: { release?: string; hashes: boolean }): Cmd {
   const l = layout(root);
@@ -18,7 +19,9 @@ export function liveReleaseScript(root: string, o: { release?: string; hashes: b
     `[ -d "$R" ] || { echo "${MARK} norelease"; exit 0; }`,
     `if [ -z "$ID" ]; then cur=$(readlink "$CURRENT" 2>/dev/null) || { echo "${MARK} norelease"; exit 0; }; cur=\${cur%/}; ID=\${cur##*/}; fi`,
     `D="$RELEASES/$ID"`,
-    `[ -d "$D" ] || { echo "${MARK} norelease $ID"; exit 0; }`,
+    // only a release (not a link out of releases/, not a foreign entry) is read
+    IS_RELEASE,
+    `isrelease "$D" || { echo "${MARK} norelease $ID"; exit 0; }`,
     `echo "${MARK} release $ID"`,
     `if [ -f "$MANIFESTS/$ID" ]; then echo "${MARK} manifest"; cat "$MANIFESTS/$ID" || exit 1; echo; echo "${MARK} end"; else echo "${MARK} nomanifest"; fi`,
     `[ -n "$HASH" ] || exit 0`,
