@@ -5,8 +5,9 @@
 import { redact } from '../config/secrets.js';
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
 import { LockHeldError } from '../errors.js';
-import { describeHolder, holderText, InfoGrace, lockHeldMessage, lockStaleness, newLockInfo, parseLock, pidAlive, serializeLock, unlockScript, type LockInfo } from '../remote/steps/lock.js';
-import { emptyState, foreignNote, openScript, parseState, type ParsedState } from '../remote/steps/open.js';
+import { PassThrough } from 'node:stream';
+import { describeHolder, holderText, InfoGrace, lockHeldMessage, newLockInfo, parseLock, serializeLock, unlockScript, type LockInfo } from '../remote/steps/lock.js';
+import { emptyState, foreignNote, OpenCapture, openScript, parseState, type ParsedState } from '../remote/steps/open.js';
 import { openAll, openTransport } from '../transport/open.js';
 import type { Transport } from '../transport/types.js';
 import type { Reporter } from '../ui/reporter.js';
@@ -25,6 +26,11 @@ export interface HostSession {
   t: Transport;
   state: ParsedState;
   locked: boolean;
+  /**
+   * the stdin of this run's guard on the host (the `open` exec that took the lock, still
+   * running): ending it tells the guard the run is over (remote/steps/lock.ts)
+   */
+  guard?: PassThrough;
 }
 
 export interface Sessions {
@@ -83,6 +89,7 @@ export async function openSessions(o: OpenSessionsOptions): Promise<Sessions> {
   // a deploy measures each link (for `compress: auto`) while the open step runs: no extra wait
   if (o.command === 'deploy') for (const s of sessions) if ((s.host.compress ?? 'auto') === 'auto') void s.t.measureLink?.();
   const close = async () => {
+    for (const s of sessions) endGuard(s);
     await Promise.allSettled(sessions.map((s) => s.t.close()));
   };
   const result: Sessions = { hosts: sessions, token, lock, close };
@@ -130,8 +137,11 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
     const held: { s: HostSession; info?: LockInfo }[] = [];
     await Promise.all(
       batch.map(async (s) => {
-        const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), manifests: o.manifests }), 'open', { maxStdout: OPEN_MAX_STDOUT });
-        const st = parseState(r.stdout);
+        const st = parseState(await openGuarded(s, lock, o));
+        if (st.lock.broken) {
+          const dead = parseLock(st.lock.broken);
+          o.reporter.warn(`${s.host.id}: took over the deploy lock of ${dead ? describeHolder(dead) : 'an earlier run'}: nothing of that run still runs on the server`);
+        }
         if (st.lock.status === 'acquired') {
           s.locked = true;
           s.state = st;
@@ -146,24 +156,6 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
       lockStep.succeed(sessions.length === 1 ? 'lock taken' : `lock taken on ${sessions.length} hosts`);
       return;
     }
-    // provably stale locks (holder process gone on this machine) are broken automatically
-    let retryNow = false;
-    for (const { s, info } of held) {
-      if (!info) continue;
-      const st = lockStaleness(info, { machine: machineName(), now: Date.now(), maxAgeMs: o.config.raw.lock_stale_after, pidAlive });
-      if (st.stale && st.provable) {
-        o.reporter.warn(`${s.host.id}: removing a stale lock left by ${describeHolder(info)}: ${st.reason}`);
-        const r = await execChecked(s.t, openScript(s.host.path, { lockInfo: serializeLock(lock), breakToken: info.token, manifests: o.manifests }), 'open', { maxStdout: OPEN_MAX_STDOUT });
-        const parsed = parseState(r.stdout);
-        if (parsed.lock.status === 'acquired') {
-          s.locked = true;
-          s.state = parsed;
-          reportOpened(s.host.id, parsed, o.reporter);
-        }
-        retryNow = true;
-      }
-    }
-    if (retryNow) continue;
     // all or none: give back what this round took, so two runs waiting for each other's hosts
     // cannot deadlock (and a run that gives up holds nothing)
     await Promise.allSettled(
@@ -172,6 +164,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
         .map(async (x) => {
           await x.t.exec(unlockScript(x.host.path, lock.token));
           x.locked = false;
+          endGuard(x);
         }),
     );
     // a lock without its info is being written right now: look again shortly (InfoGrace)
@@ -192,8 +185,41 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
       continue;
     }
     lockStep.fail('the deploy lock is held');
-    throw new LockHeldError(lockHeldMessage(s.host.id, info, { machine: machineName(), maxAgeMs: o.config.raw.lock_stale_after }), info, s.host.id);
+    throw new LockHeldError(lockHeldMessage(s.host.id, info, { maxAgeMs: o.config.raw.lock_stale_after }), info, s.host.id);
   }
+}
+
+/**
+ * `open` taking the lock, as the run's guard: its stdin stays open for the whole run (the guard
+ * on the server waits for its end) and the state is read once the script printed it; when the
+ * lock is held the script just ends. Returns open's output.
+ */
+async function openGuarded(s: HostSession, lock: LockInfo, o: OpenSessionsOptions): Promise<string> {
+  const cmd = openScript(s.host.path, { lockInfo: serializeLock(lock), guard: lock.token, manifests: o.manifests });
+  const stdin = new PassThrough();
+  const capture = new OpenCapture();
+  let opened!: (text: string) => void;
+  const whenOpened = new Promise<string>((r) => (opened = r));
+  const exec = execChecked(s.t, cmd, 'open', {
+    stdin,
+    maxStdout: OPEN_MAX_STDOUT,
+    onStdout: (chunk) => {
+      const all = capture.write(chunk);
+      if (all !== undefined) opened(all);
+    },
+  });
+  const first = await Promise.race([whenOpened.then((text) => ({ text })), exec.then((r) => ({ r }))]);
+  if ('r' in first) return first.r.stdout;
+  // the guard runs until the run ends: what it does then does not concern the run any more
+  exec.catch(() => undefined);
+  s.guard = stdin;
+  return first.text;
+}
+
+/** tells the host's guard that this run is over there (after the lock was released, or when closing) */
+function endGuard(s: HostSession): void {
+  s.guard?.end();
+  s.guard = undefined;
 }
 
 /**
@@ -234,6 +260,7 @@ export async function releaseLocks(sessions: Sessions): Promise<void> {
       .map(async (s) => {
         await s.t.exec(unlockScript(s.host.path, sessions.token));
         s.locked = false;
+        endGuard(s);
       }),
   );
 }

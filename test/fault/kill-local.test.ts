@@ -181,8 +181,8 @@ describe('SIGKILL at any moment of a deploy (host: local)', () => {
     if (unswitched) expect(next.stdout).toContain(`removed release(s) ${id} left behind by an interrupted deploy`);
     // a release that went live is never taken for an interrupted one: it stays as the previous release
     else if (id) expect(next.stdout).not.toContain(`removed release(s) ${id}`);
-    const lockWasLeft = next.stdout.includes('removing a stale lock');
-    if (lockWasLeft) expect(next.stdout).toMatch(/its process \d+ on .+ is gone/);
+    const lockWasLeft = next.stdout.includes('took over the deploy lock');
+    if (lockWasLeft) expect(next.stdout).toMatch(/took over the deploy lock of .+: nothing of that run still runs on the server/);
     const done = await checkTree(root, app, { shared: SHARED, verified });
     expect(done.problems).toEqual([]);
     expect(done.current).toBe(next.release);

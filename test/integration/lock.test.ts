@@ -2,7 +2,7 @@
  * The deploy lock over a real OpenSSH server: by hand (`lock -m` / `unlock`), held by a
  * running deploy, stale (dead pid on this machine), `--lock-wait`.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,16 +103,30 @@ describe('lock', () => {
     a = current(root)!;
   });
 
-  it('breaks a stale lock left by a dead process on this machine, with a message', async () => {
+  it('takes over a lock only when nothing of its run still runs on the server, with a message', async () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    // the client pid (on this very machine name) is gone, but the run's guard on the server is
+    // alive: held (two containers share a host name and pid numbers)
+    const guard = spawn('sleep', ['30'], { stdio: 'ignore' });
     writeLock({ user: 'bob', machine: host, pid: dead, time: new Date().toISOString(), command: 'deploy', token: 'deadbeefdeadbeefdeadbeef' });
-    const r = await cli(f.home, p.dir, ['deploy']);
+    writeFileSync(path.join(lockDir(root), 'guard'), `${guard.pid} \n`);
+    let r = await cli(f.home, p.dir, ['deploy']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toContain(`deploy lock held by bob@${host} (pid ${dead}, deploy running`);
+    guard.kill('SIGKILL');
+    await new Promise((res) => guard.once('exit', res));
+    r = await cli(f.home, p.dir, ['deploy']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`removing a stale lock left by bob@${host} (pid ${dead}, deploy running`);
-    expect(r.stdout).toContain(`its process ${dead} on ${host} is gone`);
+    expect(r.stdout).toContain(`took over the deploy lock of bob@${host} (pid ${dead}, deploy running`);
+    expect(r.stdout).toContain('nothing of that run still runs on the server');
     expect(isLocked(root)).toBe(false);
     expect(current(root)).not.toBe(a);
     a = current(root)!;
+    // a lock without a guard (taken by an older version) whose client pid is gone: never taken over
+    writeLock({ user: 'bob', machine: host, pid: dead, time: new Date().toISOString(), command: 'deploy', token: 'deadbeefdeadbeefdeadbeef' });
+    r = await cli(f.home, p.dir, ['deploy']);
+    expect(r.code).toBe(4);
+    rmSync(lockDir(root), { recursive: true });
   });
 
   it('never breaks a lock from another machine, but says when it looks stale', async () => {

@@ -64,11 +64,12 @@ describe('rollbackScript', () => {
     expect(readFileSync(path.join(root, 'revisions.log'), 'utf8')).toBe('alice rolled back to release 20260101000000-10\n');
   });
 
-  it('records nothing when no line comes back (the client is gone), and never after losing the lock', () => {
+  it('records nothing when the client is gone (stdin ends without a line), and never after losing the lock', () => {
     let root = layout(['20260101000000', '20260102000000'], '20260102000000');
+    // (its stdin ends at once: the watcher ends the run wherever it is)
     let r = run(root, { input: '' });
-    expect(r.code).toBe(1);
-    expect(r.out).toContain('@@ee unrecorded');
+    expect(r.code).not.toBe(0);
+    expect(r.out).not.toContain('@@ee finished');
     expect(existsSync(path.join(root, '.ee-deploy', 'history.jsonl'))).toBe(false);
     expect(existsSync(path.join(root, 'revisions.log'))).toBe(false);
     // a hook that hands the lock to someone else stands for a run whose lock was taken over

@@ -36,7 +36,7 @@ const USER = 'true';
 const env = { EE_PROJECT: 'shop' };
 
 const scripts: Record<string, Cmd> = {
-  open: openScript(R, { lockInfo: '{"token":"t"}', breakToken: 'old', manifests: ['abc'] }),
+  open: openScript(R, { lockInfo: '{"token":"t"}', guard: 't', manifests: ['abc'] }),
   openReadOnly: openScript(R, { readOnly: true }),
   prepare: prepareScript({ root: R, id: B, gzip: true, sharedDirs: ['log', 'storage/app'], sharedFiles: ['config/.env'], revision: 'abc', revisionTime: '2026-11-21T10:00:00Z', hooks: [USER], hookEnv: env, reuse: 'copy', lockToken: 't', hooksTimeoutMs: 5000 }),
   prepareHardlink: prepareScript({ root: R, id: B, gzip: false, sharedDirs: [], sharedFiles: [], revision: 'abc', revisionTime: 'x', hooks: [], hookEnv: env, reuse: 'hardlink' }),

@@ -1,12 +1,13 @@
 /**
  * The `finish` step, a run's last exec on a host: append history and revisions.log, mark or
  * remove the failed release, prune (the prune rule: prune.ts), release the lock if we hold it.
+ * With `unlockToken`, only while the lock still carries it: otherwise nothing at all.
  */
 import { hasTag, MARK } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
 import { assertReleaseId } from '../release-id.js';
 import { baseVars, DISCARD, MAKE_META, READ_CURRENT, type Vars } from './common.js';
-import { RELEASE } from './lock.js';
+import { JOIN_RUN, OURS, RELEASE } from './lock.js';
 import { pruneBackupsLines } from './migrate.js';
 import { parsePruned, pruneLines } from './prune.js';
 
@@ -28,7 +29,14 @@ export function finishScript(o: {
   unlockToken?: string;
 }): Cmd {
   const vars: Vars = { ...baseVars(o.root), HLINE: o.historyLine ?? '', RLINE: o.revisionsLine ?? '', TOKEN: o.unlockToken ?? '' };
-  const body: string[] = [MAKE_META, DISCARD];
+  const body: string[] = [
+    MAKE_META,
+    DISCARD,
+    OURS,
+    // a run whose lock was taken over (or lifted by hand) records nothing and prunes nothing
+    `ours || { echo "${MARK} failed the deploy lock is no longer held by this run: nothing recorded" >&2; exit 1; }`,
+    JOIN_RUN,
+  ];
   if (o.historyLine) body.push(APPEND_HISTORY);
   if (o.revisionsLine) body.push(APPEND_REVLOG);
   if (o.markBad) {

@@ -8,7 +8,8 @@
  * marker the runner writes once the hook's shell is gone. The relay then leaves a `cat` behind
  * that drains the pipe into /dev/null, so a background process the hook started (`nohup app &`)
  * neither holds the SSH channel open nor dies of SIGPIPE when it writes later. A watchdog ends a
- * hook that runs longer than the timeout (its whole process group when `setsid` exists).
+ * hook that runs longer than the timeout (its whole process group when `setsid` exists: `kill
+ * -TERM -PGID`, since dash's kill takes no `--`).
  */
 import { MARK, tags } from '../protocol.js';
 import type { Vars } from './common.js';
@@ -27,10 +28,11 @@ const HOOK_RUNNER = [
   `  rm -f "$EE_TMO"`,
   `  {`,
   `    ( cd "$1" && exec $EE_SETSID sh -c "$2" ) </dev/null 2>&1 &`,
-  `    p=$!`,
+  // registered with the run (lock.ts JOIN_RUN), so its guard can end the hook when the client is gone
+  `    p=$!; [ -n "$EE_RUN" ] && : > "$LOCK/pg.$p" 2>/dev/null`,
   // polls once a second; ends by itself within a second of the hook
-  `    ( n=0; while kill -0 "$p" 2>/dev/null; do if [ "$n" -ge "$3" ]; then : > "$EE_TMO"; kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p"; sleep 2; kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; exit 0; fi; sleep 1; n=$((n + 1)); done ) </dev/null >/dev/null 2>&1 &`,
-  `    wait "$p"; echo "$EE_END $?"`,
+  `    ( n=0; while kill -0 "$p" 2>/dev/null; do if [ "$n" -ge "$3" ]; then : > "$EE_TMO"; kill -TERM "-$p" 2>/dev/null || kill -TERM "$p"; sleep 2; kill -KILL "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; exit 0; fi; sleep 1; n=$((n + 1)); done ) </dev/null >/dev/null 2>&1 &`,
+  `    wait "$p"; rc=$?; rm -f "$LOCK/pg.$p" 2>/dev/null; echo "$EE_END $rc"`,
   `  } | {`,
   `    exec 3<&0; rc=1`,
   `    while IFS= read -r l || [ -n "$l" ]; do`,

@@ -11,7 +11,7 @@ import { hasTag, say, sayErr, tags } from '../protocol.js';
 import { script, type Cmd } from '../shell.js';
 import { assertReleaseId } from '../release-id.js';
 import { baseVars, type Vars } from './common.js';
-import { OURS } from './lock.js';
+import { JOIN_RUN, OURS } from './lock.js';
 
 export type DbStep = 'backup' | 'migrate' | 'restore';
 
@@ -42,6 +42,7 @@ export function dbStepScript(o: { step: DbStep; root: string; release: string; b
   const body: string[] = [
     OURS,
     `ours || ${fail('the deploy lock is no longer held by this run')}`,
+    JOIN_RUN,
     `[ -d "$RELEASES/$ID" ] || ${fail(`release $ID does not exist`)}`,
     o.step === 'backup'
       ? `mkdir -p "$R/backups/$BID" || ${fail('cannot create $R/backups/$BID')}`

@@ -7,7 +7,7 @@ import { MARK, say, tags } from '../protocol.js';
 import { REQUIRED_TOOLS } from '../server-tools.js';
 import { script, type Cmd } from '../shell.js';
 import { baseVars, DISCARD, MAKE_META, READ_CURRENT, type Vars } from './common.js';
-import { acquireLines, BREAK_STALE, LOCK_STATUS, parseLockAnswer, type LockAnswer } from './lock.js';
+import { acquireLines, END_RUN, GUARD_WAIT, LOCK_STATUS, OURS, parseLockAnswer, TAKE_OVER, type LockAnswer } from './lock.js';
 import { ID_PATTERN, PREVIOUS } from './previous.js';
 import { baseStateLines, parseBaseChanged, type BaseChanged } from './upload-base.js';
 
@@ -34,21 +34,27 @@ if [ -s "$HISTORY" ]; then hl=$(tail -n 1 "$HISTORY"); [ -n "$hl" ] && printf '%
 `;
 
 /**
- * `open`: create the layout, take the lock (unless `lockInfo` is undefined), clean staging
- * leftovers of earlier killed runs (only while holding the lock), print the state.
- * `breakToken`: remove an existing lock first, but only if it still carries this token.
+ * `open`: create the layout, take the lock (unless `lockInfo` is undefined; first taking over a
+ * lock whose holder left nothing running on the server), clean staging leftovers of earlier
+ * killed runs (only while holding the lock), print the state.
+ * `guard` (the run's lock token): once the lock is taken this script stays as the run's guard
+ * (lock.ts): it prints `opened` after the state, then waits for the client to close its stdin,
+ * and ends the run's server-side work if the run had not released the lock by then.
  */
-export function openScript(root: string, opts: { lockInfo?: string; breakToken?: string; readOnly?: boolean; manifests?: string[] }): Cmd {
-  const vars: Vars = { ...baseVars(root), INFO: opts.lockInfo ?? '', BREAK: opts.breakToken ?? '' };
+export function openScript(root: string, opts: { lockInfo?: string; guard?: string; readOnly?: boolean; manifests?: string[] }): Cmd {
+  const guard = opts.guard !== undefined && opts.lockInfo !== undefined && !opts.readOnly;
+  const vars: Vars = { ...baseVars(root), INFO: opts.lockInfo ?? '', TOKEN: guard ? opts.guard! : '' };
   const body: string[] = [];
   if (opts.readOnly) {
     body.push(`if [ ! -d "$R" ]; then ${say('nolayout')}; exit 0; fi`);
     body.push(LOCK_STATUS);
   } else {
+    // a guard outlives its client's output pipe: a write to it must fail, not kill the script
+    if (guard) body.push(`trap '' PIPE`);
     body.push(`set -e`, `mkdir -p "$RELEASES" "$SHARED"`, MAKE_META, `mkdir -p "$STAGING"`, `set +e`);
   }
   if (opts.lockInfo !== undefined && !opts.readOnly) {
-    body.push(BREAK_STALE);
+    body.push(TAKE_OVER);
     body.push(
       ...acquireLines(
         [
@@ -65,6 +71,7 @@ export function openScript(root: string, opts: { lockInfo?: string; breakToken?:
           `rm -rf "$TRASH"/* 2>/dev/null`,
         ],
         ['exit 0'],
+        guard,
       ),
     );
   }
@@ -76,7 +83,8 @@ export function openScript(root: string, opts: { lockInfo?: string; breakToken?:
     // the upload base's manifest: only its digest when the client already has it ($HAVE)
     body.push(...baseStateLines(!opts.readOnly && opts.lockInfo !== undefined));
   }
-  return script(vars, ...body);
+  if (guard) body.push(say('opened'), OURS, END_RUN, GUARD_WAIT);
+  return script(vars, ...body.filter(Boolean));
 }
 
 /** The manifest part of an `open` answer (openScript's `manifests` option): the upload base's. */
@@ -98,6 +106,22 @@ export function parseManifestBlock(stdout: string): RemoteManifest | undefined {
   const end = stdout.indexOf(`\n${MARK} manifest-end`, start);
   if (end < 0) return { release: m[2] }; // truncated: treat as missing
   return { release: m[2], digest: m[3], text: stdout.slice(start, end) };
+}
+
+/**
+ * Collects a guarding `open`'s stdout as it streams: `write` returns the whole output once the
+ * `opened` line arrived (the exec itself goes on as the run's guard).
+ */
+export class OpenCapture {
+  private chunks: string[] = [];
+  private tail = '';
+  write(chunk: string): string | undefined {
+    this.chunks.push(chunk);
+    const text = this.tail + chunk;
+    if (text.includes(`\n${MARK} opened\n`) || text.startsWith(`${MARK} opened\n`)) return this.chunks.join('');
+    this.tail = text.slice(-(MARK.length + 9));
+    return undefined;
+  }
 }
 
 export interface ParsedState {

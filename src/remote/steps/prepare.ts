@@ -10,7 +10,7 @@ import { layout, parentDirs, sharedLinkTarget } from '../layout.js';
 import { assertReleaseId } from '../release-id.js';
 import { baseVars, DISCARD, type Vars } from './common.js';
 import { hookLines } from './hooks.js';
-import { OURS } from './lock.js';
+import { JOIN_RUN, OURS } from './lock.js';
 import { baseToStagingLines, type Reuse } from './upload-base.js';
 
 export interface PrepareOptions {
@@ -63,6 +63,7 @@ export function prepareScript(o: PrepareOptions): Cmd {
     `fail() { echo "${MARK} failed $1" >&2; rm -rf "$S"; [ -z "$BD" ] || [ -f "$BD.stamp" ] || rm -rf "$BD" "$BD.manifest"; avail=$(df -Pk "$R" 2>/dev/null | awk 'NR==2 {print $4}'); echo "${MARK} df \${avail:-unknown}" >&2; exit 1; }`,
     DISCARD,
     OURS,
+    JOIN_RUN,
     `[ -e "$REL" ] && { echo "${MARK} failed release $ID already exists" >&2; exit 1; }`,
   ];
   if (o.reuse && o.sameAs) {

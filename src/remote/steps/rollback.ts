@@ -20,7 +20,7 @@ import { script, type Cmd } from '../shell.js';
 import { assertReleaseId } from '../release-id.js';
 import { baseVars, READ_CURRENT, type Vars } from './common.js';
 import { hookLines } from './hooks.js';
-import { OURS, RELEASE, TAKE, WRITE_INFO } from './lock.js';
+import { END_RUN, JOIN_RUN, OURS, PROC_LIVENESS, RELEASE, TAKE, WRITE_GUARD, WRITE_INFO } from './lock.js';
 import { ID_PATTERN, PREVIOUS } from './previous.js';
 import { atomicSwitchLines } from './switch.js';
 
@@ -53,13 +53,29 @@ export function rollbackScript(o: RollbackStepOptions): Cmd {
   if (o.lockInfo === undefined && !o.release) throw new Error('rollbackScript: a run that holds the lock names the release');
   const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo ?? '', TOKEN: o.token, WANT: o.release ?? '', RPREFIX: o.record?.revisionsPrefix ?? '' };
   const body: string[] = [`[ -d "$RELEASES" ] || { echo "${MARK} fallback nolayout"; exit 0; }`];
+  body.push(OURS);
   if (o.lockInfo !== undefined) {
     body.push(
       `${TAKE} || { echo "${MARK} fallback lock"; exit 0; }`,
       `fallback() { rm -rf "$LOCK"; echo "${MARK} fallback $1"; exit 0; }`,
       `${WRITE_INFO} || fallback lockinfo`,
+      // this exec is the whole run, so it is its own guard (lock.ts): a watcher reads stdin and
+      // ends the run when the client goes before it sent the history line
+      PROC_LIVENESS,
+      END_RUN,
+      WRITE_GUARD,
+      JOIN_RUN,
+      `exec 3<&0; EE_LINE="$META/.ee-line.$$"`,
+      `{ if IFS= read -r h <&3; then printf '%s\\n' "$h" > "$EE_LINE"; else ours && ee_end_run $$; fi; } </dev/null >/dev/null 2>&1 &`,
+      `EE_W=$!; trap 'kill "$EE_W" 2>/dev/null; rm -f "$LOCK/pg.$$" "$EE_LINE" 2>/dev/null' EXIT`,
     );
-  } else body.push(`fallback() { echo "${MARK} fallback $1"; exit 0; }`);
+  } else {
+    body.push(
+      `ours || { echo "${MARK} failed the deploy lock is no longer held by this run" >&2; exit 1; }`,
+      JOIN_RUN,
+      `fallback() { echo "${MARK} fallback $1"; exit 0; }`,
+    );
+  }
   body.push(
     `${READ_CURRENT}; cur=\${cur#releases/}`,
     // taking the lock here, anything unusual is left to the usual path, which names it
@@ -80,13 +96,12 @@ export function rollbackScript(o: RollbackStepOptions): Cmd {
   body.push(...hookLines(o.hooks, o.hookEnv, vars, 'after_rollback', '"$CURRENT"', ':', o.hooksTimeoutMs));
   if (o.record) {
     body.push(
-      OURS,
       `commit=; [ -f "$RELEASES/$to/REVISION" ] && IFS= read -r commit < "$RELEASES/$to/REVISION"`,
       `case $commit in *[!0-9A-Za-z._-]*) commit= ;; esac`,
       `if [ -s "$HISTORY" ]; then hl=$(tail -n 1 "$HISTORY"); [ -n "$hl" ] && printf '%s\\n' "${MARK} histlast $hl"; fi`,
       `echo "${MARK} sign $commit"`,
       // the signed line, or nothing when the client is gone (then nothing is recorded)
-      `h=; IFS= read -r h || h=`,
+      o.lockInfo !== undefined ? `wait "$EE_W"; h=; { IFS= read -r h < "$EE_LINE"; } 2>/dev/null` : `h=; IFS= read -r h || h=`,
       `case $h in '{'*'}') ;; *) echo "${MARK} unrecorded"; exit 1 ;; esac`,
       // $META exists: the lock inside it is held, unless it was taken from us
       `ours || { echo "${MARK} unrecorded lost the lock"; exit 1; }`,

@@ -9,7 +9,7 @@ import { assertReleaseId } from '../release-id.js';
 import { baseVars, type Vars } from './common.js';
 import { hookLines, parseHookFailure, type HookFailure } from './hooks.js';
 import { IS_RELEASE } from './previous.js';
-import { OURS } from './lock.js';
+import { JOIN_RUN, OURS } from './lock.js';
 
 /**
  * Point `current` at `target` atomically: a fresh symlink at "$TMP" renamed over it (`mv -T` on
@@ -46,6 +46,7 @@ export function switchScript(o: {
   const body: string[] = [
     OURS,
     `ours || { echo "${MARK} failed the deploy lock is no longer held by this run" >&2; exit 1; }`,
+    JOIN_RUN,
     IS_RELEASE,
     `isrelease "$RELEASES/$ID" || { echo "${MARK} failed release $ID does not exist (or is no release: not a directory, or no REVISION)" >&2; exit 1; }`,
     o.clearBad ? `rm -f "$RELEASES/$ID/BAD_RELEASE"` : '',
