@@ -62,8 +62,15 @@ export function configPath(o: GlobalOptions, project?: string): string {
 
 /** the config of the chosen environment; `${secret:NAME}` decrypted when the config uses it */
 export async function loadConfig(o: GlobalOptions, project?: string): Promise<ResolvedConfig> {
-  const loaded = await loadConfigWithSecrets(configPath(o, project), o.env);
-  return resolveConfig(loaded, o.env);
+  const file = configPath(o, project);
+  const loaded = await loadConfigWithSecrets(file, o.env);
+  const config = resolveConfig(loaded, o.env);
+  // `-c FILE` chooses the file; a project named beside it must be the one the file configures,
+  // never silently ignored (a rollback of the wrong project during an incident)
+  if (project !== undefined && config.project !== project) {
+    throw new UsageError(`project "${project}" does not match ${path.relative(process.cwd(), file) || file}, the config of project "${config.project}" (drop one of the two)`);
+  }
+  return config;
 }
 
 /** --hosts a,b and --role web */

@@ -14,4 +14,6 @@ export interface RunOptions {
   /** aborted on SIGINT/SIGTERM */
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
+  /** go on where another project owns the path (and make this one its owner) */
+  force?: boolean;
 }

@@ -83,7 +83,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   });
   const revision = revisionOf(git, treeFingerprint(tree));
 
-  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, manifests: knownManifests(), transports });
+  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, manifests: knownManifests(), transports, force: o.force });
   if (o.ifChanged) {
     const unchanged = await ifUnchanged(o, sessions, tree, { user, git, started, warnings });
     if (unchanged) return unchanged;

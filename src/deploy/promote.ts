@@ -29,7 +29,7 @@ export async function promote(o: DeployOptions, warnings: string[] = []): Promis
   const hosts = o.hosts ?? config.hosts;
   const user = await performer(config.dir, o.env);
   reporter.info(`promoting the canary of ${config.project} on ${config.envName} (${hosts.map((h) => h.id).join(', ')})${o.dryRun ? ' [dry run]' : ''}`);
-  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message ?? 'promote', signal: o.signal, manifests: knownManifests() });
+  const sessions = await openSessions({ config, hosts, reporter, user, command: 'deploy', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message ?? 'promote', signal: o.signal, manifests: knownManifests(), force: o.force });
   try {
     const record = await findCanary(o, sessions);
     const id = record.id;

@@ -107,7 +107,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
       return done;
     }
   }
-  const sessions = await openSessions({ config, hosts: selected, reporter, user, command: 'rollback', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, transports });
+  const sessions = await openSessions({ config, hosts: selected, reporter, user, command: 'rollback', interactive: o.interactive, dryRun: o.dryRun, lockWaitMs: o.lockWaitMs, message: o.message, signal: o.signal, transports, force: o.force });
   try {
     await leaveBehindHosts(sessions, o);
     const plan = sessions.hosts.map((s) => planFor(s, o.release));
@@ -216,6 +216,8 @@ async function apply(c: Ctx, sessions: Sessions, plan: RollbackPlanEntry[] | und
       clearBad: o.release !== undefined,
       hooks: config.raw.hooks.after_rollback,
       hooksTimeoutMs: config.raw.hooks_timeout,
+      project: config.project,
+      force: o.force,
       hookEnv: { EE_PROJECT: config.project, EE_ENV: config.envName, EE_DEPLOY_PATH: s.host.path, EE_HOST: s.host.id, EE_USER: user },
       ...(recordInExec ? { record: { revisionsPrefix: rolledBackLine({ user, release: '' }) } } : {}),
     });

@@ -4,7 +4,8 @@
  */
 import { redact } from '../config/secrets.js';
 import type { ResolvedConfig, ResolvedHost } from '../config/resolve.js';
-import { LockHeldError } from '../errors.js';
+import { LockHeldError, UsageError } from '../errors.js';
+import { foreignOwnerMessage } from '../remote/steps/ownership.js';
 import { PassThrough } from 'node:stream';
 import { describeHolder, holderText, InfoGrace, lockHeldMessage, newLockInfo, parseLock, serializeLock, unlockScript, type LockInfo } from '../remote/steps/lock.js';
 import { emptyState, foreignNote, OpenCapture, openScript, parseState, type ParsedState } from '../remote/steps/open.js';
@@ -55,6 +56,8 @@ export interface OpenSessionsOptions {
   manifests?: string[];
   /** connections already being opened (connectHosts), e.g. while the source is scanned */
   transports?: Promise<Map<string, Transport>>;
+  /** go on where another project owns the path */
+  force?: boolean;
 }
 
 /**
@@ -119,8 +122,9 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
     // read the real state, take no lock
     await Promise.all(
       sessions.map(async (s) => {
-        const r = await execChecked(s.t, openScript(s.host.path, { readOnly: true, manifests: o.manifests }), 'open', { readOnly: true, maxStdout: OPEN_MAX_STDOUT });
+        const r = await execChecked(s.t, openScript(s.host.path, { readOnly: true, manifests: o.manifests, project: o.config.project, force: o.force }), 'open', { readOnly: true, maxStdout: OPEN_MAX_STDOUT });
         s.state = parseState(r.stdout);
+        refuseForeign(s, s.state, o);
         reportOpened(s.host.id, s.state, o.reporter);
         const info = parseLock(s.state.lock.info);
         if (s.state.lock.status === 'held') o.reporter.warn(`${s.host.id}: the deploy lock is held by ${holderText(info)}; a real run would stop here`);
@@ -138,6 +142,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
     await Promise.all(
       batch.map(async (s) => {
         const st = parseState(await openGuarded(s, lock, o));
+        refuseForeign(s, st, o);
         if (st.lock.broken) {
           const dead = parseLock(st.lock.broken);
           o.reporter.warn(`${s.host.id}: took over the deploy lock of ${dead ? describeHolder(dead) : 'an earlier run'}: nothing of that run still runs on the server`);
@@ -195,7 +200,7 @@ async function acquireAll(sessions: HostSession[], lock: LockInfo, o: OpenSessio
  * lock is held the script just ends. Returns open's output.
  */
 async function openGuarded(s: HostSession, lock: LockInfo, o: OpenSessionsOptions): Promise<string> {
-  const cmd = openScript(s.host.path, { lockInfo: serializeLock(lock), guard: lock.token, manifests: o.manifests });
+  const cmd = openScript(s.host.path, { lockInfo: serializeLock(lock), guard: lock.token, manifests: o.manifests, project: o.config.project, force: o.force });
   const stdin = new PassThrough();
   const capture = new OpenCapture();
   let opened!: (text: string) => void;
@@ -214,6 +219,13 @@ async function openGuarded(s: HostSession, lock: LockInfo, o: OpenSessionsOption
   exec.catch(() => undefined);
   s.guard = stdin;
   return first.text;
+}
+
+/** another project owns the path (open stopped before changing anything): exit 2, naming both */
+function refuseForeign(s: HostSession, st: ParsedState, o: OpenSessionsOptions): void {
+  if (!st.owner || st.owner === o.config.project) return;
+  if (o.force) o.reporter.warn(`${s.host.id}: ${s.host.path} belonged to project "${st.owner}"; --force: it is now "${o.config.project}"'s`);
+  else throw new UsageError(foreignOwnerMessage(s.host.id, s.host.path, st.owner, o.config.project, o.command));
 }
 
 /** tells the host's guard that this run is over there (after the lock was released, or when closing) */

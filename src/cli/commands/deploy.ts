@@ -16,6 +16,7 @@ export function register(program: Command): void {
     .option('--hosts <list>', 'only these hosts (comma-separated)')
     .option('--role <role>', 'only hosts with this role or tag')
     .option('--lock-wait <duration>', 'wait up to this long for another deploy to finish instead of exiting 4')
+    .option('--force', 'deploy even where another project owns the path (it becomes this project\'s)')
     .option('--canary-only', 'strategy canary: stop once the canary hosts are live and healthy (the rest stay prepared)')
     .option('--if-changed', 'do nothing (exit 0, "unchanged") when every selected host already runs this content: cron-safe')
     .option('--promote', 'switch the remaining hosts to the release of the last --canary-only deploy, then check them')
@@ -48,14 +49,14 @@ host back, so the fleet ends on one release.`,
 }
 
 export const run = async (project: string | undefined, _opts: unknown, cmd: Command) => {
-  const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string; canaryOnly?: boolean; promote?: boolean; overridePolicy?: boolean; maintenance?: boolean; ifChanged?: boolean };
+  const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string; canaryOnly?: boolean; promote?: boolean; overridePolicy?: boolean; maintenance?: boolean; ifChanged?: boolean; force?: boolean };
   await runCommand(o, async ({ signal }) => {
     if (o.overridePolicy && !o.message?.trim()) throw new UsageError('--override-policy needs -m REASON (recorded in the history and notified)');
     const config = await loadConfig(o, project);
     const reporter = await reporterFor(o);
     let result;
     try {
-      result = await deploy({ config, reporter, hosts: selectHosts(config, o), interactive: isInteractive(), dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, message: o.message, canaryOnly: o.canaryOnly, promote: o.promote, maintenance: o.maintenance, overridePolicy: o.overridePolicy ? o.message : undefined, ifChanged: o.ifChanged });
+      result = await deploy({ config, reporter, hosts: selectHosts(config, o), interactive: isInteractive(), dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, message: o.message, canaryOnly: o.canaryOnly, promote: o.promote, maintenance: o.maintenance, overridePolicy: o.overridePolicy ? o.message : undefined, ifChanged: o.ifChanged, force: o.force });
     } catch (e) {
       reporter.stop();
       await publishAfterRun(config, { dryRun: o.dryRun, interactive: isInteractive() }, e);

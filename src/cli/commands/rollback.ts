@@ -17,6 +17,7 @@ export function register(program: Command): void {
     .option('--hosts <list>', 'only these hosts (comma-separated)')
     .option('--role <role>', 'only hosts with this role or tag')
     .option('--lock-wait <duration>', 'wait up to this long for a running deploy instead of exiting 4')
+    .option('--force', 'roll back even where another project owns the path (it becomes this project\'s)')
     .addHelpText(
       'after',
       `
@@ -33,7 +34,7 @@ Examples:
 }
 
 export const run = async (a: string | undefined, b: string | undefined, _opts: unknown, cmd: Command) => {
-  const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string; restoreBackup?: boolean };
+  const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string; restoreBackup?: boolean; force?: boolean };
   await runCommand(o, async ({ signal }) => {
     let project = a;
     let release = b;
@@ -58,7 +59,7 @@ export const run = async (a: string | undefined, b: string | undefined, _opts: u
             };
       let result;
       try {
-        result = await rollback({ config, reporter, hosts: selectHosts(config, o), interactive, dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, release, message: o.message, confirm, restoreBackup: o.restoreBackup });
+        result = await rollback({ config, reporter, hosts: selectHosts(config, o), interactive, dryRun: o.dryRun, lockWaitMs: lockWaitMs(o), signal, release, message: o.message, confirm, restoreBackup: o.restoreBackup, force: o.force });
       } catch (e) {
         reporter.stop();
         await publishAfterRun(config, { dryRun: o.dryRun, interactive }, e);

@@ -8,6 +8,7 @@ import { REQUIRED_TOOLS } from '../server-tools.js';
 import { script, type Cmd } from '../shell.js';
 import { baseVars, DISCARD, MAKE_META, READ_CURRENT, type Vars } from './common.js';
 import { acquireLines, END_RUN, GUARD_WAIT, LOCK_STATUS, OURS, parseLockAnswer, TAKE_OVER, type LockAnswer } from './lock.js';
+import { CLAIM, ownerCheck } from './ownership.js';
 import { ID_PATTERN, PREVIOUS } from './previous.js';
 import { baseStateLines, parseBaseChanged, type BaseChanged } from './upload-base.js';
 
@@ -41,10 +42,11 @@ if [ -s "$HISTORY" ]; then hl=$(tail -n 1 "$HISTORY"); [ -n "$hl" ] && printf '%
  * (lock.ts): it prints `opened` after the state, then waits for the client to close its stdin,
  * and ends the run's server-side work if the run had not released the lock by then.
  */
-export function openScript(root: string, opts: { lockInfo?: string; guard?: string; readOnly?: boolean; manifests?: string[] }): Cmd {
+export function openScript(root: string, opts: { lockInfo?: string; guard?: string; readOnly?: boolean; manifests?: string[]; project?: string; force?: boolean }): Cmd {
   const guard = opts.guard !== undefined && opts.lockInfo !== undefined && !opts.readOnly;
-  const vars: Vars = { ...baseVars(root), INFO: opts.lockInfo ?? '', TOKEN: guard ? opts.guard! : '' };
-  const body: string[] = [];
+  const vars: Vars = { ...baseVars(root), INFO: opts.lockInfo ?? '', TOKEN: guard ? opts.guard! : '', PROJECT: opts.project ?? '', FORCE: opts.force ? '1' : '' };
+  // the project that owns <path> (ownership.ts), before anything changes: another one stops here
+  const body: string[] = [ownerCheck()];
   if (opts.readOnly) {
     body.push(`if [ ! -d "$R" ]; then ${say('nolayout')}; exit 0; fi`);
     body.push(LOCK_STATUS);
@@ -69,6 +71,7 @@ export function openScript(root: string, opts: { lockInfo?: string; guard?: stri
           `  rm -f "$m"`,
           `done`,
           `rm -rf "$TRASH"/* 2>/dev/null`,
+          CLAIM,
         ],
         ['exit 0'],
         guard,
@@ -143,6 +146,8 @@ export interface ParsedState {
   baseChanged?: BaseChanged;
   /** the last line of the history file (the next line's `prev` is its hash) */
   lastHistory?: string;
+  /** the project recorded as the owner of <path> (`.ee-deploy/project`) */
+  owner?: string;
 }
 
 /** the state before a host's first `open` answered */
@@ -194,6 +199,9 @@ export function parseState(stdout: string): ParsedState {
         break;
       case 'histlast':
         s.lastHistory = arg;
+        break;
+      case 'owner':
+        s.owner = arg || undefined;
         break;
       case 'manifest':
       case 'manifest-begin':

@@ -20,6 +20,7 @@ import { script, type Cmd } from '../shell.js';
 import { assertReleaseId } from '../release-id.js';
 import { baseVars, READ_CURRENT, type Vars } from './common.js';
 import { hookLines } from './hooks.js';
+import { ownerCheck } from './ownership.js';
 import { END_RUN, JOIN_RUN, OURS, PROC_LIVENESS, RELEASE, TAKE, WRITE_GUARD, WRITE_INFO } from './lock.js';
 import { ID_PATTERN, PREVIOUS } from './previous.js';
 import { atomicSwitchLines } from './switch.js';
@@ -45,14 +46,19 @@ export interface RollbackStepOptions {
   record?: { revisionsPrefix: string };
   /** hooks_timeout, per hook command */
   hooksTimeoutMs?: number;
+  /** the project rolling back: another project's path is declined (ownership.ts) unless `force` */
+  project?: string;
+  force?: boolean;
 }
 
 export function rollbackScript(o: RollbackStepOptions): Cmd {
   if (o.release) assertReleaseId(o.release);
   // holding the lock, the run has read the state and names the target itself
   if (o.lockInfo === undefined && !o.release) throw new Error('rollbackScript: a run that holds the lock names the release');
-  const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo ?? '', TOKEN: o.token, WANT: o.release ?? '', RPREFIX: o.record?.revisionsPrefix ?? '' };
+  const vars: Vars = { ...baseVars(o.root), INFO: o.lockInfo ?? '', TOKEN: o.token, WANT: o.release ?? '', RPREFIX: o.record?.revisionsPrefix ?? '', PROJECT: o.project ?? '', FORCE: o.force ? '1' : '' };
   const body: string[] = [`[ -d "$RELEASES" ] || { echo "${MARK} fallback nolayout"; exit 0; }`];
+  // another project's path: the usual path (open) names it
+  if (o.lockInfo !== undefined) body.push(ownerCheck(`echo "${MARK} fallback owner"; exit 0`));
   body.push(OURS);
   if (o.lockInfo !== undefined) {
     body.push(
