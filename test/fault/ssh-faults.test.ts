@@ -89,7 +89,8 @@ describe('SIGKILL over SSH', () => {
     expect(after.problems, `after a kill in ${k.phase}`).toEqual([]);
     expect([old, killed.release]).toContain(after.current);
 
-    const next = await deploy(config);
+    // at once: it waits while the killed run's guard is still ending that run's scripts and hooks
+    const next = await spawnCli(['deploy', '-c', config, '-v', '--lock-wait', '30s'], { cwd: dir, env: env() });
     expect(next.code, `next deploy after a kill in ${k.phase}:\n${next.stdout}\n${next.stderr}`).toBe(0);
     const done = await checkTree(root, app, { shared: SHARED, verified });
     expect(done.problems).toEqual([]);

@@ -117,7 +117,7 @@ export const JOIN_RUN = `EE_RUN=; if [ -n "$TOKEN" ] && ours; then EE_RUN=1; : >
 
 /**
  * `ee_end_run [SELF]`: ends every process group registered with the lock: TERM twice (a hook's
- * group may appear between the two), then KILL, a second apart, until none is alive. SELF: the
+ * group may appear between the two), then KILL, half a second apart, until none is alive. SELF: the
  * caller's own group, of which only that pid is signalled.
  */
 export const END_RUN = [
@@ -129,7 +129,8 @@ export const END_RUN = [
   `      if [ "$g" = "$self" ]; then ee_alive "$g" && { any=1; kill -$sig "$g" 2>/dev/null; }; continue; fi`,
   `      if ee_group_alive "$g"; then any=1; kill -$sig "-$g" 2>/dev/null; else rm -f "$f"; fi`,
   `    done`,
-  `    [ -n "$any" ] || return 0; n=$((n + 1)); sleep 1`,
+  // (fractions of a second: GNU and BusyBox sleep; POSIX sleep takes whole seconds)
+  `    [ -n "$any" ] || return 0; n=$((n + 1)); sleep 0.5 2>/dev/null || sleep 1`,
   `  done`,
   `}`,
 ].join('\n');
