@@ -6,7 +6,7 @@
  */
 
 /** every deploy, rollback and read command uses these (besides `sh` itself) */
-export const REQUIRED_TOOLS = ['sh', 'tar', 'mkdir', 'rm', 'mv', 'ln', 'cp', 'readlink', 'cat', 'head', 'tail', 'grep', 'awk', 'dirname', 'df', 'du', 'sleep', 'touch', 'ls', 'wc'];
+export const REQUIRED_TOOLS = ['sh', 'tar', 'mkdir', 'rm', 'mv', 'ln', 'cp', 'readlink', 'cat', 'head', 'tail', 'awk', 'dirname', 'df', 'du', 'sleep', 'touch', 'ls', 'wc'];
 
 /** needed only by the feature named */
 export const OPTIONAL_TOOLS: Record<string, string> = {
