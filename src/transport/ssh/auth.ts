@@ -154,7 +154,8 @@ export class AuthPlan {
     }
     const sk = agentKeys.filter((k) => isSecurityKeyType(k.type));
     if (sk.length) this.skipped.push(`${sk.length} FIDO security key(s) in ssh-agent (not supported by the built-in client)`);
-    agentKeys = agentKeys.filter((k) => !isSecurityKeyType(k.type));
+    // an agent holding a key and its certificate lists the key twice to ssh2 (it reads a certificate as its key)
+    agentKeys = agentKeys.filter((k, i) => !isSecurityKeyType(k.type) && agentKeys.findIndex((o) => o.getPublicSSH().equals(k.getPublicSSH())) === i);
     const fileBlobs = new Map(this.files.map((f) => [f.file, publicBlobOf(f.file)]));
     const certs: UserCertificate[] = [];
     for (const file of [...s.certificateFiles, ...this.files.map((f) => `${f.file}-cert.pub`)]) {

@@ -49,7 +49,7 @@ export interface MatchContext {
   /** runs a `Match exec` command (tokens already expanded); true when it exits 0 */
   exec: (command: string) => boolean;
   /** expands `%` tokens in a `Match exec` command with what is known so far */
-  expand: (command: string, sofar: Options) => string;
+  expand: (command: string, sofar: Options, at: string) => string;
 }
 
 /** Keyword (lower-cased) -> values obtained; single keywords hold exactly one. */
@@ -236,7 +236,7 @@ function evalMatch(w: Walk, args: string[], at: string): boolean {
       case 'exec':
         // like ssh: a command is not run once the line can no longer match
         if (!result) continue;
-        ok = w.ctx.exec(w.ctx.expand(value, w.opts));
+        ok = w.ctx.exec(w.ctx.expand(value, w.opts, at));
         break;
       default:
         throw new ConfigError(`Match ${crit} is not supported by the built-in SSH client (use \`ssh_client: openssh\`)`, at);

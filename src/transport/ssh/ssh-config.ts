@@ -144,7 +144,7 @@ function evaluate(name: string, user: string | undefined, source: SshConfigSourc
       localUser: local,
       ...(user !== undefined ? { user } : {}),
       exec: runMatchExec,
-      expand: (command, sofar) => {
+      expand: (command, sofar, where) => {
         const hn = sofar.get('hostname')?.[0]?.args[0];
         const host = (hn ? expandTokens(hn, { home, host: name, original: name, port: 22, remoteUser: local }, 'HostName', TOKENS.hostName) : name).toLowerCase();
         const portText = sofar.get('port')?.[0]?.args[0];
@@ -155,7 +155,7 @@ function evaluate(name: string, user: string | undefined, source: SshConfigSourc
           port: portText && /^\d+$/.test(portText) ? Number(portText) : 22,
           remoteUser: user ?? sofar.get('user')?.[0]?.args[0] ?? local,
         };
-        return expandTokens(command, ctx, 'Match exec', TOKENS.matchExec);
+        return expandTokens(command, ctx, 'Match exec', TOKENS.matchExec, where);
       },
     },
   );
