@@ -59,7 +59,9 @@ export async function runCommand(o: GlobalOptions, fn: (ctx: CommandContext) => 
     process.off('SIGTERM', onSignal);
     // what it was waiting for (a connection, a remote command) would keep the process alive:
     // leave once the error line is out
-    if (opts.readOnly && abandoned) setTimeout(() => process.exit(), 100).unref();
+    // after an interrupt, once the command's own cleanup is done, nothing else (a connection
+    // still being made) keeps the process
+    if ((opts.readOnly && abandoned) || signals > 0) setTimeout(() => process.exit(), 100).unref();
   }
 }
 

@@ -71,7 +71,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   // connecting changes nothing on the hosts: it runs while the source is scanned
   let transports: ReturnType<typeof connectHosts> | undefined;
   const buildStarted = Date.now();
-  const tree = await buildSource(o, () => (transports = connectHosts({ config, hosts, reporter, interactive: o.interactive, dryRun: o.dryRun }))).catch(async (e: unknown) => {
+  const tree = await buildSource(o, () => (transports = connectHosts({ config, hosts, reporter, interactive: o.interactive, dryRun: o.dryRun, signal: o.signal }))).catch(async (e: unknown) => {
     await closeHosts(transports);
     throw e;
   });

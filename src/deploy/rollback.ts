@@ -84,7 +84,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   const dbAt = o.restoreBackup ? dbHost(config, o.hosts ?? config.hosts) : undefined;
   const started = Date.now();
   // the connections open while `git config user.name` runs (connecting changes nothing remote)
-  const transports = connectHosts({ config, hosts: o.hosts ?? config.hosts, reporter, interactive: o.interactive, dryRun: o.dryRun });
+  const transports = connectHosts({ config, hosts: o.hosts ?? config.hosts, reporter, interactive: o.interactive, dryRun: o.dryRun, signal: o.signal });
   const user = await performer(config.dir, o.env).catch(async (e: unknown) => {
     await closeHosts(transports);
     throw e;

@@ -64,8 +64,8 @@ export interface OpenSessionsOptions {
  * Opens every host's connection (no remote command runs). Started early, it overlaps the local
  * work that follows; a rejection is kept for whoever awaits it (no unhandled-rejection warning).
  */
-export function connectHosts(o: Pick<OpenSessionsOptions, 'config' | 'hosts' | 'reporter' | 'interactive' | 'dryRun'>): Promise<Map<string, Transport>> {
-  const p = openAll(o.hosts, { interactive: o.interactive, dryRun: o.dryRun, print: (h, text) => o.reporter.info(`[dry-run] ${h}: ${text}`) }, o.config.env.max_parallel);
+export function connectHosts(o: Pick<OpenSessionsOptions, 'config' | 'hosts' | 'reporter' | 'interactive' | 'dryRun' | 'signal'>): Promise<Map<string, Transport>> {
+  const p = openAll(o.hosts, { interactive: o.interactive, dryRun: o.dryRun, signal: o.signal, print: (h, text) => o.reporter.info(`[dry-run] ${h}: ${text}`) }, o.config.env.max_parallel);
   p.catch(() => {});
   return p;
 }

@@ -1,6 +1,6 @@
 /** Opens the right Transport for a host: local, SSH (ssh2 loaded lazily), or dry-run. */
 import type { ResolvedHost } from '../config/resolve.js';
-import { ConnectionError, EeError } from '../errors.js';
+import { ConnectionError, EeError, InterruptedError } from '../errors.js';
 import { forEachLimited } from '../util/concurrency.js';
 import { DryRunTransport } from './dry-run.js';
 import type { Transport } from './types.js';
@@ -10,10 +10,39 @@ export interface OpenOptions {
   dryRun?: boolean;
   print?: (host: string, text: string) => void;
   connectTimeoutMs?: number;
+  /** an interrupt (Ctrl-C / SIGTERM) ends the wait for the connection at once: nothing has run yet */
+  signal?: AbortSignal;
 }
 
-export async function openTransport(host: ResolvedHost, o: OpenOptions): Promise<Transport> {
-  if (o.dryRun) return new DryRunTransport(await openTransport(host, { ...o, dryRun: false }), o.print ?? (() => {}));
+export function openTransport(host: ResolvedHost, o: OpenOptions): Promise<Transport> {
+  return abortable(host, connect(host, o), o.signal);
+}
+
+/** the connection, or an InterruptedError as soon as `signal` aborts (a connection made later is closed) */
+function abortable(host: ResolvedHost, p: Promise<Transport>, signal?: AbortSignal): Promise<Transport> {
+  if (!signal) return p;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reject(new InterruptedError(`interrupted while connecting to ${host.id}; nothing was changed`));
+      p.then((t) => t.close(), () => {}).catch(() => {});
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (t) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(t);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+async function connect(host: ResolvedHost, o: OpenOptions): Promise<Transport> {
+  if (o.dryRun) return new DryRunTransport(await connect(host, { ...o, dryRun: false }), o.print ?? (() => {}));
   if (host.local) {
     // loaded only for `host: local` (it brings execa): SSH deploys never evaluate it
     const { LocalTransport } = await import('./local.js');

@@ -1,5 +1,6 @@
 /**
- * Read-only commands end promptly on SIGTERM/SIGINT (exit 130), whatever they wait for: here a
+ * Read-only commands end promptly on SIGTERM/SIGINT (exit 130), whatever they wait for, and so
+ * do deploy and rollback while they connect (nothing has run yet): here a
  * host that accepts the TCP connection and never says a word (the SSH connect alone would wait
  * its full timeout, and a hung remote command for ever).
  */
@@ -63,6 +64,16 @@ describe('read-only commands end promptly when interrupted', () => {
       expect(r.code, r.stderr).toBe(130);
       expect(r.exitMs).toBeLessThan(2000);
       expect(r.stderr).toContain(`error: interrupted by ${sig}`);
+    }, 30_000);
+  }
+
+  // nothing has run on the host while it is being connected to: deploy and rollback stop there too
+  for (const cmd of ['deploy', 'rollback'] as const) {
+    it(`${cmd} while connecting, SIGTERM: exit 130 within 2 s, nothing changed`, async () => {
+      const r = await runAndSignal([cmd, '--yes'], 'SIGTERM', 1500);
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.exitMs).toBeLessThan(2000);
+      expect(r.stderr).toContain('error: interrupted while connecting to 127.0.0.1; nothing was changed');
     }, 30_000);
   }
 });
