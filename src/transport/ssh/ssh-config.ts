@@ -96,7 +96,6 @@ export function expandTilde(p: string, home = homeDir()): string {
   return p;
 }
 
-export { expandTokens } from './ssh-tokens.js';
 
 function readText(file: string): string | undefined {
   try {
