@@ -32,15 +32,18 @@ describe('argv and generated config', () => {
     const text = wrapperConfig({ home: '/h', passwdHome: '/root', userConfigExists: true, systemConfig: '/etc/ssh/ssh_config', defaultKeysPresent: ['/h/.ssh/id_ed25519'] });
     expect(text.split('\n').slice(1, 5)).toEqual(['Include "/h/.ssh/config"', 'Include "/etc/ssh/ssh_config"', 'Host *', '  UserKnownHostsFile "/h/.ssh/known_hosts" "/h/.ssh/known_hosts2"']);
     expect(text).toContain('  IdentityFile "/h/.ssh/id_ed25519"');
+    // below the user's config: its values win; ssh's own defaults would prompt (ask) and negotiate a slower key exchange
+    expect(text).toContain('  StrictHostKeyChecking yes\n');
+    expect(text).toContain('  KexAlgorithms ^curve25519-sha256\n');
     expect(wrapperConfig({ home: '/root', passwdHome: '/root', userConfigExists: false, systemConfig: null, defaultKeysPresent: ['/root/.ssh/id_ed25519'] })).not.toMatch(/Include|IdentityFile/);
     expect(() => wrapperConfig({ home: '/h"x', passwdHome: '/root', userConfigExists: true, systemConfig: null, defaultKeysPresent: [] })).toThrow(/quote/);
   });
 
   it('the master refuses to prompt off a TTY and never persists; ee-deploy.yaml values win; the command is one argument', () => {
-    const a = masterArgs({ configFile: '/r/c0', controlPath: '/r/m1', host: { ...host, user: 'deploy', port: 2222 }, interactive: false, strictYes: true });
-    expect(a).toEqual(expect.arrayContaining(['BatchMode=yes', 'StrictHostKeyChecking=yes', 'ControlMaster=yes', 'ControlPath=/r/m1', 'ControlPersist=no', '-N']));
+    const a = masterArgs({ configFile: '/r/c0', controlPath: '/r/m1', host: { ...host, user: 'deploy', port: 2222 }, interactive: false });
+    expect(a).toEqual(expect.arrayContaining(['BatchMode=yes', 'ControlMaster=yes', 'ControlPath=/r/m1', 'ControlPersist=no', '-N']));
     expect(a.slice(-5)).toEqual(['-l', 'deploy', '-p', '2222', '--', 'web1'].slice(-5));
-    expect(masterArgs({ configFile: 'c', controlPath: 'm', host, interactive: true, strictYes: false })).toContain('BatchMode=no');
+    expect(masterArgs({ configFile: 'c', controlPath: 'm', host, interactive: true })).toContain('BatchMode=no');
     const e = execArgs('/r/m1', "cd '/srv/a b' && ls");
     expect(e.slice(-3)).toEqual(['--', 'ee-deploy-master', "cd '/srv/a b' && ls"]);
     expect(e).toEqual(expect.arrayContaining(['-F', 'none', '-S', '/r/m1', 'ProxyCommand=false']));

@@ -73,24 +73,20 @@ export async function connectOpenSsh(host: ResolvedHost, o: ConnectOpenSshOption
       }),
       { mode: 0o600 },
     );
-    // 2. what ssh will do
-    const settings = await sshG(configFile, host);
-    const timeoutS = o.connectTimeoutMs !== undefined ? Math.max(1, Math.round(o.connectTimeoutMs / 1000)) : (settings.connectTimeoutS ?? DEFAULT_CONNECT_TIMEOUT_S);
-    // 3. the master. `ask` (ssh's default) would prompt on a terminal: the built-in client refuses
-    // unknown keys instead, and so does this one
+    // 2 + 3. what ssh resolved (for messages), beside the master connection itself
     const controlPath = runtimePath('m');
-    const args = masterArgs({
-      configFile,
-      controlPath,
-      host,
-      interactive: o.interactive,
-      strictYes: settings.strictHostKeyChecking === 'ask',
-      ...(o.connectTimeoutMs !== undefined ? { connectTimeoutS: timeoutS } : {}),
-    });
-    const started = await Master.start({ args, interactive: o.interactive, runtimeDir, ...(o.interactive ? {} : { timeoutMs: timeoutS * 1000 + 1000 }) });
-    master = started.master;
+    const explicitS = o.connectTimeoutMs !== undefined ? Math.max(1, Math.round(o.connectTimeoutMs / 1000)) : undefined;
+    const args = masterArgs({ configFile, controlPath, host, interactive: o.interactive, ...(explicitS !== undefined ? { connectTimeoutS: explicitS } : {}) });
+    const t0 = Date.now();
+    const launched = Master.launch({ args, interactive: o.interactive, runtimeDir });
+    master = launched.master;
+    const settings = await sshG(configFile, host);
+    const timeoutS = explicitS ?? settings.connectTimeoutS ?? DEFAULT_CONNECT_TIMEOUT_S;
+    // ssh's ConnectTimeout covers the TCP connection and the banner; this bounds the rest (a
+    // server stuck in authentication), except on a terminal where a prompt may be waiting
+    if (!o.interactive) launched.giveUpAfter(timeoutS * 1000 + 1000 - (Date.now() - t0));
+    const outcome = await launched.outcome;
     rmSync(configFile, { force: true });
-    const outcome = started.outcome;
     if (!outcome.ready) {
       if (outcome.timedOut) throw new ConnectionError(`cannot connect to ${label(settings)}: timed out after ${timeoutS}s`, { host: host.id });
       throw connectFailure(settings, outcome.log, home, host.id, timeoutS);

@@ -92,11 +92,16 @@ export class Master {
     guardPipe?.unref?.(); // held, never used: it must not keep this process alive
   }
 
-  static start(o: MasterStart): Promise<{ master: Master; outcome: MasterOutcome }> {
+  /**
+   * Starts a master; `outcome` settles once it is ready, has exited, or `giveUpAfter(ms)` ran out
+   * (the deadline can be set later, once the host's ConnectTimeout is known).
+   */
+  static launch(o: MasterStart): { master: Master; outcome: Promise<MasterOutcome>; giveUpAfter: (ms: number) => void } {
     const m = new Master(o);
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    let giveUp!: () => void;
+    const outcome = new Promise<MasterOutcome>((resolve) => {
       m.onData = check;
       function check(): void {
         if (settled) return;
@@ -108,23 +113,27 @@ export class Master {
           return done({ ready: true, log });
         }
       }
-      function done(outcome: MasterOutcome): void {
+      function done(out: MasterOutcome): void {
         settled = true;
         m.onData = undefined;
         if (timer) clearTimeout(timer);
-        resolve({ master: m, outcome });
+        resolve(out);
       }
-      if (o.timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          if (settled) return;
-          settled = true;
-          m.onData = undefined;
-          m.killNow();
-          void m.exited.then(() => resolve({ master: m, outcome: { ready: false, log: m.log, timedOut: true } }));
-        }, o.timeoutMs);
-      }
+      giveUp = () => {
+        if (settled) return;
+        settled = true;
+        m.onData = undefined;
+        m.killNow();
+        void m.exited.then(() => resolve({ ready: false, log: m.log, timedOut: true }));
+      };
       void m.exited.then(check);
     });
+    const giveUpAfter = (ms: number) => {
+      if (timer) clearTimeout(timer);
+      if (!settled) timer = setTimeout(giveUp, Math.max(0, ms));
+    };
+    if (o.timeoutMs !== undefined) giveUpAfter(o.timeoutMs);
+    return { master: m, outcome, giveUpAfter };
   }
 
   get alive(): boolean {

@@ -17,7 +17,7 @@ import { OutputBuffer } from '../output-buffer.js';
 import type { Signer } from '../ssh/signer.js';
 import { DEFAULT_MAX_CHANNELS } from '../ssh/ssh-transport.js';
 import type { ConnectTarget, ExecOptions, ExecResult, LinkSample, Transport } from '../types.js';
-import { execArgs, exitArgs, forwardArgs, SSH_BIN } from './args.js';
+import { execArgs, forwardArgs, SSH_BIN } from './args.js';
 import type { Master } from './master.js';
 import { releaseRuntimeDir, runtimePath } from './runtime-dir.js';
 
@@ -339,10 +339,7 @@ export class OpenSshTransport implements Transport {
     const err = new ConnectionError(`connection to ${this.label} closed`, { host: this.host });
     for (const w of this.waiters.splice(0)) w.reject(err);
     for (const fail of [...this.running]) fail(err);
-    if (this.master.alive) {
-      // a clean exit first (the master closes the connection), then the guard's SIGTERM
-      await new Promise<void>((r) => execFile(SSH_BIN, exitArgs(this.controlPath), { timeout: 2000 }, () => r()));
-    }
+    // SIGTERM: ssh ends its sessions and closes the connection as for `ssh -O exit`
     await this.master.stop();
     releaseRuntimeDir();
   }
