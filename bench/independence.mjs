@@ -8,6 +8,7 @@
 //       --fs NAME=DIR,...   where the deploy targets live (default shm=/dev/shm): e.g. an ext4
 //                           directory and an XFS mount made with `mkfs.xfs -m reflink=1`
 //       --wan               through bench/relay.mjs (--rtt 40 --mbit 100) instead of loopback
+//       --server-only       only the server-side steps, no SSH (serverSide below)
 //
 // Per file system, app size and run (fresh targets each run, interleaved): a first deploy of each
 // tool (untimed), then timed: `nochange` (redeploy, nothing changed) and `change1pct` (append to
@@ -79,6 +80,34 @@ export async function benchIndependence(mode, { files, mb, fs, root, runs }) {
   return [...rows.values()].map((r) => ({ ...r, diskMb: disk[r.tool] }));
 }
 
+/**
+ * The server side alone: what giving a release the base's files costs, per file system and app
+ * (`cp -a`, `cp -a --reflink=auto` (the default), `cp -al` for reuse: hardlink, and the base
+ * check `open` makes), no SSH, no client; medians of `runs`. Rows { fs, size, what, secs[] }.
+ */
+export function serverSide({ files, mb, fs, root, runs }) {
+  const app = makeApp(files, mb);
+  const dir = targetIn(root, `${fs}-server`);
+  sh(`tar -C ${app} --exclude=.git -cf - . | (mkdir ${dir}/base && tar -C ${dir}/base -xf -)`);
+  const steps = [
+    ['cp -a (copy)', `cp -a ${dir}/base ${dir}/s`],
+    ['cp -a --reflink=auto (copy, the default)', `cp -a --reflink=auto ${dir}/base ${dir}/s`],
+    ['cp -al (hardlink; about what the tar hard-link pass costs too)', `cp -al ${dir}/base ${dir}/s`],
+    ['find -newer stamp (the check before reuse)', `touch ${dir}/stamp && find ${dir}/base -newer ${dir}/stamp | wc -l >/dev/null; mkdir ${dir}/s`],
+  ];
+  const rows = steps.map(([what]) => ({ fs, size: `${files}f/${mb}MB`, what, secs: [] }));
+  for (let run = 0; run < runs; run++) {
+    steps.forEach(([, cmd], i) => {
+      sh(`rm -rf ${dir}/s; sync`);
+      const t0 = performance.now();
+      sh(cmd);
+      rows[i].secs.push((performance.now() - t0) / 1000);
+    });
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return rows;
+}
+
 /** markdown: per file system and size, each scenario's medians and the ratio to rsync */
 export function independenceTable(rows, runs) {
   const out = [`medians of ${runs} run(s); ratio = tool / rsync --link-dest (same run order, interleaved); disk = du of the target after 3 deploys`, '', '| fs | app | scenario | tool | median s | vs rsync | disk MB |', '|---|---|---|---|---|---|---|'];
@@ -99,8 +128,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const runs = Number(opt('runs', '3'));
   const sizes = opt('sizes', '2000,20000').split(',').map((s) => (s.includes('x') ? s.split('x').map(Number) : [Number(s), Number(s) / 100]));
   const fss = opt('fs', 'shm=/dev/shm').split(',').map((s) => s.split('='));
-  const { startServers, startRelays, stopAll, writeMode } = await import('./lab.mjs');
   sh(`test -f ${CLI}`);
+  if (args.includes('--server-only')) {
+    const out = ['| fs | app | server step | median s |', '|---|---|---|---|'];
+    for (const [fs, root] of fss) for (const [files, mb] of sizes) for (const r of serverSide({ files, mb, fs, root, runs })) out.push(`| ${r.fs} | ${r.size} | ${r.what} | ${median(r.secs).toFixed(3)} |`);
+    console.log(`### release independence: server side, medians of ${runs}\n\n${out.join('\n')}`);
+    process.exit(0);
+  }
+  const { startServers, startRelays, stopAll, writeMode } = await import('./lab.mjs');
   try {
     const ports = await startServers();
     const mode = args.includes('--wan') ? writeMode('wan', await startRelays(ports, Number(opt('rtt', '40')), Number(opt('mbit', '100'))), 0) : writeMode('loopback', ports, 0);
