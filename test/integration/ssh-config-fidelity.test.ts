@@ -254,7 +254,7 @@ describe('host keys', () => {
 });
 
 describe('keys', () => {
-  it('CertificateFile: a user certificate signed by the CA sshd trusts logs in (key file or agent)', async () => {
+  it('CertificateFile and <IdentityFile>-cert.pub: user certificates (ed25519, RSA) signed by the CA sshd trusts log in (key file or agent)', async () => {
     const key = path.join(work, 'certkey');
     await keygen(key);
     await run('ssh-keygen', ['-q', '-s', path.join(work, 'ca'), '-I', 'ee-test-cert', '-n', f.user, '-V', '-5m:+1h', `${key}.pub`]);
@@ -272,6 +272,14 @@ describe('keys', () => {
     const t2 = await open('cert-agent');
     expect((await t2.exec(c('echo cert-agent'))).stdout).toBe('cert-agent\n');
     expect(await f.servers[CERT].count('ED25519-CERT')).toBe(before + 1);
+    // an RSA certificate found beside its IdentityFile (`<file>-cert.pub`), signed with SHA-512
+    const rsa = path.join(work, 'certrsa');
+    await run('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', rsa]);
+    await run('ssh-keygen', ['-q', '-s', path.join(work, 'ca'), '-I', 'ee-test-rsa', '-n', f.user, `${rsa}.pub`]);
+    appendFileSync(f.sshConfig, `\n${block('cert-rsa', CERT).replace(f.clientKey, rsa)}\n`);
+    const t3 = await open('cert-rsa');
+    expect((await t3.exec(c('echo rsa-cert'))).stdout).toBe('rsa-cert\n');
+    expect(await f.servers[CERT].log()).toMatch(/Accepted publickey for \S+ .* RSA-CERT SHA256:\S+ ID ee-test-rsa/);
   });
 
   it('agent with 7 other keys: the one matching IdentityFile is offered first (MaxAuthTries 6)', async () => {
