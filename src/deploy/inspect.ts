@@ -41,9 +41,9 @@ export async function inspectHosts(config: ResolvedConfig, hosts: ResolvedHost[]
 }
 
 /** `ee-deploy lock`: hold the lock by hand on every host (all or none). */
-export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; user: string; message?: string }): Promise<{ host: string; ok: boolean; error?: string; exitCode?: number }[]> {
+export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; user: string; message?: string; signal?: AbortSignal }): Promise<{ host: string; ok: boolean; error?: string; exitCode?: number }[]> {
   const info: LockInfo = newLockInfo({ user: o.user, machine: machineName(), message: o.message && redact(o.message), command: 'lock', manual: true, env: config.envName });
-  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
+  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel, signal: o.signal }, async (t, h) => {
     let r = await t.exec(manualLockScript(h.path, serializeLock(info)));
     let st = parseLockAnswer(r.stdout);
     // held without its info: another run is between its mkdir and writing the info; look again
@@ -76,8 +76,8 @@ export async function lockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o
 }
 
 /** `ee-deploy unlock`: remove the lock on every host, reporting what it held. */
-export async function unlockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean }): Promise<{ host: string; ok: boolean; held?: string; error?: string; exitCode?: number }[]> {
-  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, async (t, h) => {
+export async function unlockHosts(config: ResolvedConfig, hosts: ResolvedHost[], o: { interactive: boolean; signal?: AbortSignal }): Promise<{ host: string; ok: boolean; held?: string; error?: string; exitCode?: number }[]> {
+  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel, signal: o.signal }, async (t, h) => {
     const r = await t.exec(forceUnlockScript(h.path));
     if (r.code !== 0) throw new EeError(`${h.id}: cannot remove the lock: ${lastLine(r.stderr)}`, 1, { host: h.id });
     const st = parseLockAnswer(r.stdout);

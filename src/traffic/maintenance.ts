@@ -36,6 +36,8 @@ export interface MaintenanceOptions {
   user: string;
   message?: string;
   now?: Date;
+  /** an interrupt ends the wait for a host's connection (nothing has been written yet) */
+  signal?: AbortSignal;
 }
 
 export function maintenanceDoc(o: { user: string; message?: string; now?: Date }): MaintenanceDoc {
@@ -57,7 +59,7 @@ export async function maintenanceOnHost(t: Transport, root: string, action: Main
 
 export async function setMaintenance(config: ResolvedConfig, hosts: ResolvedHost[], action: MaintenanceAction, o: MaintenanceOptions): Promise<MaintenanceResult> {
   const doc = action === 'on' ? maintenanceDoc(o) : undefined;
-  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel }, (t, h) => maintenanceOnHost(t, h.path, action, doc));
+  const res = await onHosts(hosts, { interactive: o.interactive, maxParallel: config.env.max_parallel, signal: o.signal }, (t, h) => maintenanceOnHost(t, h.path, action, doc));
   const out = res.map(({ host, value, error }): MaintenanceHostResult => value ?? { host: host.id, ok: false, error: error?.message ?? 'failed', exitCode: error?.exitCode ?? ExitCode.failed });
   return { ok: out.every((h) => h.ok), action, hosts: out };
 }

@@ -15,12 +15,12 @@ export interface HostResult<T> {
   error?: EeError;
 }
 
-export async function onHosts<T>(hosts: ResolvedHost[], o: { interactive: boolean; maxParallel: number }, fn: (t: Transport, h: ResolvedHost) => Promise<T>): Promise<HostResult<T>[]> {
+export async function onHosts<T>(hosts: ResolvedHost[], o: { interactive: boolean; maxParallel: number; signal?: AbortSignal }, fn: (t: Transport, h: ResolvedHost) => Promise<T>): Promise<HostResult<T>[]> {
   const out: HostResult<T>[] = hosts.map((host) => ({ host }));
   await forEachLimited(out, o.maxParallel, async (slot) => {
     let t: Transport | undefined;
     try {
-      t = await openTransport(slot.host, { interactive: o.interactive });
+      t = await openTransport(slot.host, { interactive: o.interactive, signal: o.signal });
       slot.value = await fn(t, slot.host);
     } catch (e) {
       slot.error = e instanceof EeError ? e : new ConnectionError(`${slot.host.id}: ${(e as Error).message}`, { host: slot.host.id });

@@ -21,9 +21,9 @@ Examples:
 
 export const run = async (project: string | undefined, _opts: unknown, cmd: Command) => {
   const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string };
-  await runCommand(o, async () => {
+  await runCommand(o, async ({ signal }) => {
     const config = await loadConfig(o, project);
-    const res = await lockHosts(config, selectHosts(config, o), { interactive: isInteractive(), user: await performer(config.dir), message: o.message });
+    const res = await lockHosts(config, selectHosts(config, o), { interactive: isInteractive(), user: await performer(config.dir), message: o.message, signal });
     if (o.json) printJson({ action: 'lock', hosts: res });
     else for (const r of res) process.stdout.write(`${r.host}: ${r.ok ? 'locked' : `NOT locked: ${r.error}`}\n`);
     const failed = res.filter((r) => !r.ok) as { exitCode?: number; error?: string }[];

@@ -35,13 +35,13 @@ function describe(action: MaintenanceAction, h: MaintenanceHostResult): string {
 
 export const run = async (state: string, project: string | undefined, _opts: unknown, cmd: Command) => {
   const o = globalOptions(cmd) as ReturnType<typeof globalOptions> & { message?: string };
-  await runCommand(o, async () => {
+  await runCommand(o, async ({ signal }) => {
     if (!ACTIONS.includes(state as MaintenanceAction)) throw new UsageError(`maintenance: expected on, off or status, got "${state}"`);
     const action = state as MaintenanceAction;
     if (o.message !== undefined && action !== 'on') throw new UsageError(`maintenance ${action}: -m/--message goes with \`maintenance on\``);
     const config = await loadConfig(o, project);
     const hosts = selectHosts(config, o);
-    const res = await setMaintenance(config, hosts, action, { interactive: isInteractive(), user: action === 'on' ? await performer(config.dir) : '', message: o.message });
+    const res = await setMaintenance(config, hosts, action, { interactive: isInteractive(), user: action === 'on' ? await performer(config.dir) : '', message: o.message, signal });
     if (o.json) printJson(res);
     else for (const h of res.hosts) process.stdout.write(`${describe(action, h)}\n`);
     const failed = res.hosts.filter((h) => !h.ok);

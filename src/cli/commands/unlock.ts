@@ -19,9 +19,9 @@ Examples:
 
 export const run = async (project: string | undefined, _opts: unknown, cmd: Command) => {
   const o = globalOptions(cmd);
-  await runCommand(o, async () => {
+  await runCommand(o, async ({ signal }) => {
     const config = await loadConfig(o, project);
-    const res = await unlockHosts(config, selectHosts(config, o), { interactive: isInteractive() });
+    const res = await unlockHosts(config, selectHosts(config, o), { interactive: isInteractive(), signal });
     if (o.json) printJson({ action: 'unlock', hosts: res });
     else for (const r of res) process.stdout.write(`${r.host}: ${!r.ok ? `ERROR ${r.error}` : r.held ? `unlocked (was held by ${r.held})` : 'was not locked'}\n`);
     const failed = res.filter((r) => !r.ok);

@@ -1,6 +1,6 @@
 /**
  * Read-only commands end promptly on SIGTERM/SIGINT (exit 130), whatever they wait for, and so
- * do deploy and rollback while they connect (nothing has run yet): here a
+ * do deploy, rollback, lock, unlock and maintenance while they connect (nothing has run yet): here a
  * host that accepts the TCP connection and never says a word (the SSH connect alone would wait
  * its full timeout, and a hung remote command for ever).
  */
@@ -51,7 +51,7 @@ function runAndSignal(args: string[], sig: NodeJS.Signals, afterMs: number): Pro
   });
 }
 
-describe('read-only commands end promptly when interrupted', () => {
+describe('commands end promptly when interrupted', () => {
   for (const [cmd, sig] of [
     ['check', 'SIGTERM'],
     ['releases', 'SIGINT'],
@@ -68,9 +68,9 @@ describe('read-only commands end promptly when interrupted', () => {
   }
 
   // nothing has run on the host while it is being connected to: deploy and rollback stop there too
-  for (const cmd of ['deploy', 'rollback'] as const) {
-    it(`${cmd} while connecting, SIGTERM: exit 130 within 2 s, nothing changed`, async () => {
-      const r = await runAndSignal([cmd, '--yes'], 'SIGTERM', 1500);
+  for (const cmd of [['deploy', '--yes'], ['rollback', '--yes'], ['lock'], ['unlock'], ['maintenance', 'on']]) {
+    it(`${cmd.join(' ')} while connecting, SIGTERM: exit 130 within 2 s, nothing changed`, async () => {
+      const r = await runAndSignal(cmd, 'SIGTERM', 1500);
       expect(r.code, r.stderr).toBe(130);
       expect(r.exitMs).toBeLessThan(2000);
       expect(r.stderr).toContain('error: interrupted while connecting to 127.0.0.1; nothing was changed');
