@@ -83,6 +83,26 @@ describe('hook runner', () => {
     expect(() => readFileSync(path.join(r.root, 'releases', ID, 'second.txt'))).toThrow();
   });
 
+  it('hooks_timeout ends the hook\'s whole process group, not only its shell (dash\'s kill takes no `--`)', async () => {
+    const pidFile = path.join(tmp, `child-${n}.pid`);
+    const r = run([`sleep 60 & echo $! > ${pidFile}; wait`], 1000);
+    expect(r.code).toBe(1);
+    const child = Number(readFileSync(pidFile, 'utf8'));
+    pids.push(child);
+    const gone = async () => {
+      for (let i = 0; i < 40; i++) {
+        try {
+          process.kill(child, 0);
+        } catch {
+          return true;
+        }
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      return false;
+    };
+    expect(await gone()).toBe(true);
+  });
+
   it('a failing hook: its exit code, its output', () => {
     const r = run(['echo oops >&2; exit 7']);
     expect(r.code).toBe(1);
