@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { wildcardMatch } from '../../src/transport/ssh/ssh-config-file.js';
 import {
   checkHostKey,
   entryMatchesName,
@@ -9,7 +10,6 @@ import {
   keyTypeOfBlob,
   knownHostsName,
   lookupName,
-  matchPattern,
   parseKnownHosts,
   preferredHostKeyAlgorithms,
 } from '../../src/transport/ssh/known-hosts.js';
@@ -55,7 +55,7 @@ describe('knownHostsName / lookupName', () => {
   it('HostKeyAlias replaces host and port', () => expect(lookupName({ host: '10.0.0.1', port: 2200, hostKeyAlias: 'db' })).toBe('db'));
 });
 
-describe('matchPattern', () => {
+describe('wildcardMatch (known_hosts patterns)', () => {
   it.each([
     ['web1.example.com', '*.example.com', true],
     ['example.com', '*.example.com', false],
@@ -65,7 +65,7 @@ describe('matchPattern', () => {
     ['[web1]:2222', '[web1]:*', true],
     ['a.b', 'a?b', true],
     ['axb', 'a.b', false],
-  ])('%s ~ %s = %s', (name, pat, want) => expect(matchPattern(name, pat)).toBe(want));
+  ])('%s ~ %s = %s', (name, pat, want) => expect(wildcardMatch(name, pat)).toBe(want));
 });
 
 describe('entryMatchesName', () => {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { ConnectionError, HostKeyError, type EeError } from '../../errors.js';
 import { entryMatchesName, fingerprintSha256, lookupName, parseKnownHosts, type KnownHostEntry } from '../ssh/known-hosts.js';
+import { SHORT_TYPE, sq } from '../ssh/host-key.js';
 import { hostLabel, tilde } from '../ssh/ssh-config.js';
 
 /** what ssh resolved for a host (`ssh -G`) */
@@ -119,19 +120,6 @@ export function parseMasterLog(text: string, home: string): MasterLog {
   return log;
 }
 
-const SHORT_TYPE: Record<string, { display: string; scan: string }> = {
-  'ssh-ed25519': { display: 'ED25519', scan: 'ed25519' },
-  'ssh-rsa': { display: 'RSA', scan: 'rsa' },
-  'ecdsa-sha2-nistp256': { display: 'ECDSA', scan: 'ecdsa' },
-  'ecdsa-sha2-nistp384': { display: 'ECDSA', scan: 'ecdsa' },
-  'ecdsa-sha2-nistp521': { display: 'ECDSA', scan: 'ecdsa' },
-  'ssh-dss': { display: 'DSA', scan: 'dsa' },
-};
-
-/** quote for a copy-pasteable shell line in a message (as the built-in client's messages do) */
-function sq(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./~-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 function readEntries(files: string[]): KnownHostEntry[] {
   const out: KnownHostEntry[] = [];

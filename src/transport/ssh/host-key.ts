@@ -30,7 +30,8 @@ export interface HostKeyCheck {
   failure?: HostKeyError;
 }
 
-const SHORT_TYPE: Record<string, { display: string; scan: string }> = {
+/** a host key type as ssh shows it and as `ssh-keyscan -t` takes it (both clients' hints) */
+export const SHORT_TYPE: Record<string, { display: string; scan: string }> = {
   'ssh-ed25519': { display: 'ED25519', scan: 'ed25519' },
   'ssh-rsa': { display: 'RSA', scan: 'rsa' },
   'ecdsa-sha2-nistp256': { display: 'ECDSA', scan: 'ecdsa' },
@@ -39,8 +40,8 @@ const SHORT_TYPE: Record<string, { display: string; scan: string }> = {
   'ssh-dss': { display: 'DSA', scan: 'dsa' },
 };
 
-/** Quote for a copy-pasteable shell line in a message. */
-function sq(s: string): string {
+/** Quote for a copy-pasteable shell line in a message (`~` left bare: a path the user's shell expands). */
+export function sq(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./~-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 

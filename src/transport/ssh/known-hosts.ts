@@ -9,6 +9,7 @@
  *   host certificates are not supported, so such lines neither accept nor refuse a key)
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { wildcardMatch } from './ssh-config-file.js';
 
 export interface KnownHostEntry {
   marker?: 'revoked' | 'cert-authority';
@@ -72,17 +73,6 @@ export function parseKnownHosts(text: string, file?: string): KnownHostEntry[] {
   return out;
 }
 
-/** OpenSSH `match_pattern`: `*` any run, `?` any one character; whole-string, case-sensitive. */
-export function matchPattern(name: string, pattern: string): boolean {
-  let re = '^';
-  for (const ch of pattern) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`${re}$`, 's').test(name);
-}
-
 function hashedMatches(token: string, name: string): boolean {
   // |1|base64(salt)|base64(HMAC-SHA1(salt, name))
   const parts = token.split('|');
@@ -103,7 +93,7 @@ export function entryMatchesName(entry: Pick<KnownHostEntry, 'hosts'>, name: str
     if (!raw) continue;
     const negated = raw.startsWith('!');
     const pattern = (negated ? raw.slice(1) : raw).toLowerCase();
-    if (matchPattern(lname, pattern)) {
+    if (wildcardMatch(lname, pattern)) {
       if (negated) return false; // a negated match wins over everything
       matched = true;
     }
