@@ -6,7 +6,7 @@
  * pid does not exist) never run at once.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,20 +18,39 @@ let f: SshdFixture;
 let dir: string;
 let root: string;
 let config: string;
+let opensshConfig: string;
 
 const env = (extra: NodeJS.ProcessEnv = {}) => faultEnv({ HOME: f.home, ...extra });
 const marks = () => path.join(dir, 'marks');
 const mark = (name: string) => path.join(marks(), name);
 const history = () => (existsSync(path.join(root, '.ee-deploy', 'history.jsonl')) ? readFileSync(path.join(root, '.ee-deploy', 'history.jsonl'), 'utf8').trim().split('\n').filter(Boolean) : []);
 const revisions = () => (existsSync(path.join(root, 'revisions.log')) ? readFileSync(path.join(root, 'revisions.log'), 'utf8').trim().split('\n').filter(Boolean) : []);
+/** a live (not zombie: killed processes wait to be reaped by init) process in that group? */
 const groupAlive = (pgid: number) => {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
+  for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
   }
+  return false;
 };
+/** the same, for the hooks (sh, /proc; the config would take a brace for one of its variables) */
+const GROUP_ALIVE_SH = [
+  'g=$1',
+  'for s in /proc/[0-9]*/stat; do',
+  '  l=$(cat "$s" 2>/dev/null) || continue',
+  '  l=${l##*) }; set -- $l',
+  '  [ "$3" = "$g" ] || continue',
+  '  case $1 in Z|X) ;; *) exit 0 ;; esac',
+  'done',
+  'exit 1',
+  '',
+].join('\n');
 const until = async (what: () => boolean, ms: number) => {
   const end = Date.now() + ms;
   while (!what() && Date.now() < end) await sleep(50);
@@ -44,20 +63,23 @@ beforeAll(async () => {
   root = path.join(dir, 'srv');
   spawnSync('mkdir', ['-p', path.join(dir, 'app'), marks()]);
   writeFileSync(path.join(dir, 'app', 'index.html'), 'v1\n');
+  writeFileSync(mark('group-alive.sh'), GROUP_ALIVE_SH);
   config = path.join(dir, 'ee-deploy.yaml');
   // each run names itself (TAG) and sleeps SLEEP seconds in its hook; the hook's shell is its own
-  // process group (the pid it writes), and it says whether another run's hook still runs
+  // process group (the pid it writes), and it says whether the hook of run PEER still runs
   const hook = [
     `echo $$ > ${mark('${TAG}.pgid')}`,
-    `for p in ${marks()}/*.pgid; do [ "$p" = ${mark('${TAG}.pgid')} ] && continue; q=$(cat "$p"); kill -0 -$q 2>/dev/null && echo "$q" > ${mark('overlap-${TAG}')}; done`,
+    `p=${mark('${PEER}.pgid')}; if [ -f "$p" ]; then q=$(cat "$p"); sh ${mark('group-alive.sh')} "$q" && echo "$q" > ${mark('overlap-${TAG}')}; fi`,
     'sleep ${SLEEP}',
     `touch ${mark('${TAG}.done')}`,
   ].join('; ');
-  writeFileSync(
-    config,
-    ['project: live', 'source: { dir: ./app }', 'hooks:', `  before_switch: [${JSON.stringify(hook)}]`, 'environments:', '  production:', `    hosts: [{ host: web, path: ${JSON.stringify(root)} }]`, ''].join('\n'),
-  );
-  const first = await spawnCli(['deploy', '-c', config], { cwd: dir, env: env({ TAG: 'first', SLEEP: '0' }) });
+  const yaml = (client?: string) =>
+    ['project: live', 'source: { dir: ./app }', 'hooks:', `  before_switch: [${JSON.stringify(hook)}]`, 'environments:', '  production:', ...(client ? [`    ssh_client: ${client}`] : []), `    hosts: [{ host: web, path: ${JSON.stringify(root)} }]`, ''].join('\n');
+  writeFileSync(config, yaml());
+  // the same project through the system ssh (ControlMaster): its guard must see the client go too
+  opensshConfig = path.join(dir, 'openssh.yaml');
+  writeFileSync(opensshConfig, yaml('openssh'));
+  const first = await spawnCli(['deploy', '-c', config], { cwd: dir, env: env({ TAG: 'first', PEER: 'none', SLEEP: '0' }) });
   expect(first.code, first.stderr).toBe(0);
 });
 
@@ -66,11 +88,16 @@ afterAll(async () => {
 });
 
 describe('a run lives on the server only as long as its client', () => {
-  it('kill -9 of the client mid-hook: the hook group is gone within seconds, the next deploy waits for that, the dead run records nothing', async () => {
+  it.each([
+    ['ssh2', () => config],
+    ['openssh', () => opensshConfig],
+  ])('kill -9 of the client mid-hook (ssh_client %s): the hook group is gone within seconds, the next deploy waits for that, the dead run records nothing', async (client, cfg) => {
+    const config = cfg();
+    for (const m of ['a.pgid', 'a.done', 'b.done', 'overlap-b']) rmSync(mark(m), { force: true });
     const histBefore = history().length;
     const revBefore = revisions().length;
-    writeFileSync(path.join(dir, 'app', 'index.html'), 'v2\n');
-    const a = spawnCli(['deploy', '-c', config, '-v'], { cwd: dir, env: env({ TAG: 'a', SLEEP: '30' }), killAt: { on: /@@ee hook before_switch 0/, delayMs: 300 } });
+    writeFileSync(path.join(dir, 'app', 'index.html'), `v2 ${client}\n`);
+    const a = spawnCli(['deploy', '-c', config, '-v'], { cwd: dir, env: env({ TAG: 'a', PEER: 'none', SLEEP: '30' }), killAt: { on: /@@ee hook before_switch 0/, delayMs: 300 } });
     expect(await until(() => existsSync(mark('a.pgid')), 20_000), 'run A reached its hook').toBe(true);
     const pgid = Number(readFileSync(mark('a.pgid'), 'utf8'));
     const killedA: Run = await a;
@@ -78,7 +105,7 @@ describe('a run lives on the server only as long as its client', () => {
     const killedAt = Date.now();
     expect(groupAlive(pgid), 'the hook runs on right after the kill').toBe(true);
     // the next deploy starts at once and may wait for the lock
-    const b = spawnCli(['deploy', '-c', config, '--lock-wait', '30s'], { cwd: dir, env: env({ TAG: 'b', SLEEP: '0' }) });
+    const b = spawnCli(['deploy', '-c', config, '--lock-wait', '30s'], { cwd: dir, env: env({ TAG: 'b', PEER: 'a', SLEEP: '0' }) });
     expect(await until(() => !groupAlive(pgid), 8000), 'the dead run\'s hook group ended').toBe(true);
     const goneAfter = Date.now() - killedAt;
     expect(goneAfter).toBeLessThan(6000);
@@ -94,18 +121,18 @@ describe('a run lives on the server only as long as its client', () => {
     expect(hist.length).toBe(histBefore + 1);
     expect(JSON.parse(hist[hist.length - 1])).toMatchObject({ status: 'success', id: rb.release });
     expect(revisions().length).toBe(revBefore + 1);
-    console.log(`run liveness: hook group of the killed run gone ${goneAfter} ms after the kill`);
+    console.log(`run liveness (${client}): hook group of the killed run gone ${goneAfter} ms after the kill`);
   });
 
   it('two clients sharing a host name, one in a pid namespace where the other\'s pid does not exist: the second waits (exit 4), never breaks in', async () => {
     const unshare = spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']);
     expect(unshare.status, `unshare needs root and util-linux: ${String(unshare.stderr)}`).toBe(0);
     writeFileSync(path.join(dir, 'app', 'index.html'), 'v3\n');
-    const a = spawnCli(['deploy', '-c', config], { cwd: dir, env: env({ TAG: 'c', SLEEP: '4' }) });
+    const a = spawnCli(['deploy', '-c', config], { cwd: dir, env: env({ TAG: 'c', PEER: 'd', SLEEP: '4' }) });
     expect(await until(() => existsSync(mark('c.pgid')), 20_000)).toBe(true);
     // machine B: same host name (os.hostname()), its own pid namespace
     const b = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn('unshare', ['-p', '-f', '--mount-proc', process.execPath, CLI, 'deploy', '-c', config], { cwd: dir, env: env({ TAG: 'd', SLEEP: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('unshare', ['-p', '-f', '--mount-proc', process.execPath, CLI, 'deploy', '-c', config], { cwd: dir, env: env({ TAG: 'd', PEER: 'c', SLEEP: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (out += d.toString()));
