@@ -19,6 +19,7 @@ let dir: string;
 let root: string;
 let config: string;
 let opensshConfig: string;
+let rollbackConfig: string;
 
 const env = (extra: NodeJS.ProcessEnv = {}) => faultEnv({ HOME: f.home, ...extra });
 const marks = () => path.join(dir, 'marks');
@@ -79,6 +80,9 @@ beforeAll(async () => {
   // the same project through the system ssh (ControlMaster): its guard must see the client go too
   opensshConfig = path.join(dir, 'openssh.yaml');
   writeFileSync(opensshConfig, yaml('openssh'));
+  // the same hook after a rollback (the single-exec rollback runs it inside its one exec)
+  rollbackConfig = path.join(dir, 'rollback.yaml');
+  writeFileSync(rollbackConfig, yaml().replace('  before_switch:', '  after_rollback:'));
   const first = await spawnCli(['deploy', '-c', config], { cwd: dir, env: env({ TAG: 'first', PEER: 'none', SLEEP: '0' }) });
   expect(first.code, first.stderr).toBe(0);
 });
@@ -122,6 +126,28 @@ describe('a run lives on the server only as long as its client', () => {
     expect(JSON.parse(hist[hist.length - 1])).toMatchObject({ status: 'success', id: rb.release });
     expect(revisions().length).toBe(revBefore + 1);
     console.log(`run liveness (${client}): hook group of the killed run gone ${goneAfter} ms after the kill`);
+  });
+
+  it('kill -9 of a single-exec rollback mid-hook: the hook group is gone within seconds, no line from it in history or revisions.log, the next run takes over', async () => {
+    const histBefore = history().length;
+    const revBefore = revisions().length;
+    const live = readFileSync(path.join(root, 'current', 'index.html'), 'utf8');
+    const rb = spawnCli(['rollback', '-c', rollbackConfig, '--yes', '-v'], { cwd: dir, env: env({ TAG: 'r', PEER: 'none', SLEEP: '30' }), killAt: { on: /@@ee hook after_rollback 0/, delayMs: 300 } });
+    expect(await until(() => existsSync(mark('r.pgid')), 20_000), 'the rollback reached its hook').toBe(true);
+    const pgid = Number(readFileSync(mark('r.pgid'), 'utf8'));
+    expect((await rb).killed).toBe(true);
+    expect(await until(() => !groupAlive(pgid), 8000), 'the killed rollback\'s hook group ended').toBe(true);
+    await sleep(1000);
+    expect(existsSync(mark('r.done'))).toBe(false);
+    expect(history().length, 'no history line from the killed rollback').toBe(histBefore);
+    expect(revisions().length, 'no revisions.log line from the killed rollback').toBe(revBefore);
+    // current did switch (the step's first change), unrecorded; the next deploy takes the lock over
+    expect(readFileSync(path.join(root, 'current', 'index.html'), 'utf8')).not.toBe(live);
+    writeFileSync(path.join(dir, 'app', 'index.html'), 'after the killed rollback\n');
+    const next = await spawnCli(['deploy', '-c', config, '--lock-wait', '30s'], { cwd: dir, env: env({ TAG: 'n', PEER: 'r', SLEEP: '0' }) });
+    expect(next.code, next.stdout + next.stderr).toBe(0);
+    expect(next.stdout).toContain('took over the deploy lock');
+    expect(existsSync(mark('overlap-n'))).toBe(false);
   });
 
   it('two clients sharing a host name, one in a pid namespace where the other\'s pid does not exist: the second waits (exit 4), never breaks in', async () => {
