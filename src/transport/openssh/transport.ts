@@ -14,6 +14,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { ConnectionError } from '../../errors.js';
 import { cmd, raw, type Cmd } from '../../remote/shell.js';
 import { OutputBuffer } from '../output-buffer.js';
+import { SessionRefused, SessionSlots } from '../session-slots.js';
 import type { Signer } from '../ssh/signer.js';
 import { DEFAULT_MAX_CHANNELS } from '../ssh/ssh-transport.js';
 import type { ConnectTarget, ExecOptions, ExecResult, LinkSample, Transport } from '../types.js';
@@ -31,8 +32,6 @@ const PROBE_SCRIPT = `echo; read -r _; echo; head -c ${PROBE_BYTES} >/dev/null; 
 /** ssh's own words when a multiplexed session could not start or its master went away */
 const SESSION_REFUSED = /^mux_client_request_session: session request failed: (.*)$/m;
 const MASTER_GONE = /^(Control socket connect|mux_client_\w+: (read|write)|ssh_exchange_identification|kex_exchange_identification|Connection closed by UNKNOWN)/m;
-
-class SessionRefused extends Error {}
 
 export interface OpenSshTransportInit {
   host: string;
@@ -52,9 +51,7 @@ export class OpenSshTransport implements Transport {
   readonly signer?: Signer;
   private readonly controlPath: string;
   private readonly master: Master;
-  private maxChannels: number;
-  private active = 0;
-  private readonly waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly slots: SessionSlots;
   private readonly running = new Set<(e: Error) => void>();
   private readonly forwards = new Map<string, Promise<string>>();
   private closing = false;
@@ -68,7 +65,7 @@ export class OpenSshTransport implements Transport {
     this.master = init.master;
     this.loopback = init.loopback;
     this.signer = init.signer;
-    this.maxChannels = Math.max(1, init.maxChannels ?? DEFAULT_MAX_CHANNELS);
+    this.slots = new SessionSlots(init.maxChannels ?? DEFAULT_MAX_CHANNELS);
     this.master.onLost = (reason) => this.lost(reason);
   }
 
@@ -77,14 +74,14 @@ export class OpenSshTransport implements Transport {
   }
 
   get channelLimit(): number {
-    return this.maxChannels;
+    return this.slots.limit;
   }
 
   private lost(reason: string): void {
     if (this.closing || this.lostError) return;
     this.lostError = new ConnectionError(`connection to ${this.label} lost: ${reason}`, { host: this.host });
     for (const fail of [...this.running]) fail(this.lostError);
-    for (const w of this.waiters.splice(0)) w.reject(this.lostError);
+    this.slots.failAll(this.lostError);
   }
 
   private unusable(): ConnectionError | undefined {
@@ -94,39 +91,8 @@ export class OpenSshTransport implements Transport {
     return undefined;
   }
 
-  private acquire(front: boolean): Promise<void> {
-    if (this.active < this.maxChannels && this.waiters.length === 0) {
-      this.active++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => (front ? this.waiters.unshift({ resolve, reject }) : this.waiters.push({ resolve, reject })));
-  }
-
-  private release(): void {
-    this.active--;
-    while (this.active < this.maxChannels && this.waiters.length) {
-      this.active++;
-      this.waiters.shift()!.resolve();
-    }
-  }
-
-  async exec(command: Cmd, options: ExecOptions = {}): Promise<ExecResult> {
-    const bad = this.unusable();
-    if (bad) throw bad;
-    let retry = false;
-    for (;;) {
-      await this.acquire(retry);
-      try {
-        const again = this.unusable();
-        if (again) throw again;
-        return await this.run(command, options);
-      } catch (e) {
-        if (!(e instanceof SessionRefused)) throw e;
-        retry = true;
-      } finally {
-        this.release();
-      }
-    }
+  exec(command: Cmd, options: ExecOptions = {}): Promise<ExecResult> {
+    return this.slots.run(() => this.unusable(), () => this.run(command, options));
   }
 
   private run(command: Cmd, options: ExecOptions): Promise<ExecResult> {
@@ -220,9 +186,9 @@ export class OpenSshTransport implements Transport {
         emitErr(errDec.end());
         if (code === 255) {
           const refused = SESSION_REFUSED.exec(errText);
-          if (refused && this.active > 1) {
+          if (refused && this.slots.active > 1) {
             // sshd allows fewer sessions than we had open (MaxSessions): lower the cap, queue again
-            this.maxChannels = Math.max(1, Math.min(this.maxChannels, this.active - 1));
+            this.slots.lower();
             finish(new SessionRefused(refused[1]), true);
             return;
           }
@@ -337,7 +303,7 @@ export class OpenSshTransport implements Transport {
     if (this.closing) return;
     this.closing = true;
     const err = new ConnectionError(`connection to ${this.label} closed`, { host: this.host });
-    for (const w of this.waiters.splice(0)) w.reject(err);
+    this.slots.failAll(err);
     for (const fail of [...this.running]) fail(err);
     // SIGTERM: ssh ends its sessions and closes the connection as for `ssh -O exit`
     await this.master.stop();

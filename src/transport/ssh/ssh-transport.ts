@@ -13,6 +13,7 @@ import type { Client, ClientChannel } from 'ssh2';
 import { ConnectionError } from '../../errors.js';
 import type { Cmd } from '../../remote/shell.js';
 import { OutputBuffer } from '../output-buffer.js';
+import { SessionRefused, SessionSlots } from '../session-slots.js';
 import type { ConnectTarget, ExecOptions, ExecResult, LinkSample, Transport } from '../types.js';
 import { probeLink } from './link-probe.js';
 
@@ -45,14 +46,6 @@ export function isLoopbackAddress(a: string | undefined): boolean {
   return !!a && (/^127\./.test(a) || a === '::1' || /^::ffff:127\./i.test(a));
 }
 
-/** a channel was refused while others were open: wait for a slot and try again */
-class ChannelRefused extends Error {}
-
-interface Waiter {
-  resolve: () => void;
-  reject: (e: Error) => void;
-}
-
 export interface SshTransportInit {
   /** host id as shown to users (ResolvedHost.id) */
   host: string;
@@ -76,9 +69,7 @@ export class SshTransport implements Transport {
   readonly label: string;
   private readonly client: Client;
   private readonly jumps: Client[];
-  private maxChannels: number;
-  private active = 0;
-  private readonly waiters: Waiter[] = [];
+  private readonly slots: SessionSlots;
   private readonly running = new Set<(e: Error) => void>();
   private closing = false;
   private lostError?: ConnectionError;
@@ -94,7 +85,7 @@ export class SshTransport implements Transport {
     // through a jump host the bytes cross a network whatever the final address is
     const sock = (init.client as unknown as { _sock?: { remoteAddress?: string } })._sock;
     this.loopback = this.jumps.length === 0 && isLoopbackAddress(sock?.remoteAddress);
-    this.maxChannels = Math.max(1, init.maxChannels ?? DEFAULT_MAX_CHANNELS);
+    this.slots = new SessionSlots(init.maxChannels ?? DEFAULT_MAX_CHANNELS);
     let markClosed!: () => void;
     this.closedPromise = new Promise<void>((r) => (markClosed = r));
     let lastError: Error | undefined;
@@ -120,31 +111,12 @@ export class SshTransport implements Transport {
     this.lostError = new ConnectionError(`connection to ${this.label} lost: ${reason}`, { cause, host: this.host });
     const err = this.lostError;
     for (const fail of [...this.running]) fail(err);
-    for (const w of this.waiters.splice(0)) w.reject(err);
+    this.slots.failAll(err);
   }
 
   /** current cap on concurrent channels (lowered when the server refuses channels) */
   get channelLimit(): number {
-    return this.maxChannels;
-  }
-
-  private acquire(front = false): Promise<void> {
-    if (this.active < this.maxChannels && this.waiters.length === 0) {
-      this.active++;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      if (front) this.waiters.unshift({ resolve, reject });
-      else this.waiters.push({ resolve, reject });
-    });
-  }
-
-  private release(): void {
-    this.active--;
-    while (this.active < this.maxChannels && this.waiters.length) {
-      this.active++;
-      this.waiters.shift()!.resolve();
-    }
+    return this.slots.limit;
   }
 
   private unusable(): ConnectionError | undefined {
@@ -153,23 +125,8 @@ export class SshTransport implements Transport {
     return undefined;
   }
 
-  async exec(command: Cmd, options: ExecOptions = {}): Promise<ExecResult> {
-    const bad = this.unusable();
-    if (bad) throw bad;
-    let retry = false;
-    for (;;) {
-      await this.acquire(retry);
-      try {
-        const again = this.unusable();
-        if (again) throw again;
-        return await this.run(command, options);
-      } catch (e) {
-        if (!(e instanceof ChannelRefused)) throw e;
-        retry = true;
-      } finally {
-        this.release();
-      }
-    }
+  exec(command: Cmd, options: ExecOptions = {}): Promise<ExecResult> {
+    return this.slots.run(() => this.unusable(), () => this.run(command, options));
   }
 
   private run(command: Cmd, options: ExecOptions): Promise<ExecResult> {
@@ -264,10 +221,10 @@ export class SshTransport implements Transport {
         this.client.exec(command.text, (e, ch) => {
           if (e) {
             const bad = this.unusable();
-            if (!bad && this.active > 1 && !settled) {
+            if (!bad && this.slots.active > 1 && !settled) {
               // the server allows fewer sessions than we had open: lower the cap, queue again
-              this.maxChannels = Math.max(1, Math.min(this.maxChannels, this.active - 1));
-              finish(new ChannelRefused(e.message), true);
+              this.slots.lower();
+              finish(new SessionRefused(e.message), true);
               return;
             }
             finish(bad ?? new ConnectionError(`cannot start a command on ${this.label}: ${e.message}`, { cause: e, host: this.host }));
@@ -334,7 +291,7 @@ export class SshTransport implements Transport {
     const wasLost = !!this.lostError;
     this.closing = true;
     const err = new ConnectionError(`connection to ${this.label} closed`, { host: this.host });
-    for (const w of this.waiters.splice(0)) w.reject(err);
+    this.slots.failAll(err);
     for (const fail of [...this.running]) fail(err);
     try {
       this.client.end();
