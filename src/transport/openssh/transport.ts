@@ -10,10 +10,9 @@
 import { execFile, spawn } from 'node:child_process';
 import net from 'node:net';
 import { Duplex, PassThrough, Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { ConnectionError } from '../../errors.js';
 import { cmd, raw, type Cmd } from '../../remote/shell.js';
-import { OutputBuffer } from '../output-buffer.js';
+import { ExecStreams } from '../output-buffer.js';
 import { SessionRefused, SessionSlots } from '../session-slots.js';
 import type { Signer } from '../ssh/signer.js';
 import { DEFAULT_MAX_CHANNELS } from '../ssh/ssh-transport.js';
@@ -97,10 +96,7 @@ export class OpenSshTransport implements Transport {
 
   private run(command: Cmd, options: ExecOptions): Promise<ExecResult> {
     return new Promise<ExecResult>((resolve, reject) => {
-      const out = new OutputBuffer(options.maxStdout);
-      const err = new OutputBuffer();
-      const outDec = new StringDecoder('utf8');
-      const errDec = new StringDecoder('utf8');
+      const io = new ExecStreams(options);
       const stdinSrc = options.stdin instanceof Readable ? options.stdin : undefined;
       let settled = false;
       let killed = false;
@@ -114,18 +110,6 @@ export class OpenSshTransport implements Transport {
       }
       // its own process group: Ctrl-C in the terminal reaches this process, which decides
       const child = spawn(SSH_BIN, execArgs(this.controlPath, command.text), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-      let errText = ''; // ssh's own complaints are in the last lines of stderr
-      const emitOut = (s: string) => {
-        if (!s) return;
-        out.push(s);
-        options.onStdout?.(s);
-      };
-      const emitErr = (s: string) => {
-        if (!s) return;
-        err.push(s);
-        errText = (errText + s).slice(-2048);
-        options.onStderr?.(s);
-      };
       const kill = () => {
         killed = true;
         try {
@@ -166,25 +150,25 @@ export class OpenSshTransport implements Transport {
         }, options.timeoutMs);
       }
       child.on('error', (e) => finish(new ConnectionError(`cannot run ${SSH_BIN} for ${this.label}: ${e.message}`, { cause: e, host: this.host })));
-      child.stdout!.on('data', (d: Buffer) => emitOut(outDec.write(d)));
-      child.stderr!.on('data', (d: Buffer) => emitErr(errDec.write(d)));
+      child.stdout!.on('data', (d: Buffer) => io.stdout(d));
+      child.stderr!.on('data', (d: Buffer) => io.stderr(d));
       // ssh hands the session's pipes to the master, which holds them until the remote command
       // ends: a session we ended must not wait for that (the command may be stuck)
       child.once('exit', (_code, signal) => {
         if (!killed && !signal) return;
         child.stdout!.destroy();
         child.stderr!.destroy();
-        emitOut(outDec.end());
-        emitErr(errDec.end());
+        io.end();
         if (settled) return;
         finish();
-        resolve({ code: null, stdout: out.text(), stderr: err.text(), ...(timedOut ? { timedOut: true } : {}) });
+        resolve(io.result(null, timedOut));
       });
       child.once('close', (code, signal) => {
         if (settled || killed || signal) return;
-        emitOut(outDec.end());
-        emitErr(errDec.end());
+        io.end();
         if (code === 255) {
+          // ssh's own complaints are in the last lines of stderr
+          const errText = io.stderrTail(2048);
           const refused = SESSION_REFUSED.exec(errText);
           if (refused && this.slots.active > 1) {
             // sshd allows fewer sessions than we had open (MaxSessions): lower the cap, queue again
@@ -202,7 +186,7 @@ export class OpenSshTransport implements Transport {
           }
         }
         finish();
-        resolve({ code: code ?? null, stdout: out.text(), stderr: err.text() });
+        resolve(io.result(code ?? null));
       });
       const stdin = child.stdin!;
       stdin.on('error', () => {}); // EPIPE: the command exited before reading all its input

@@ -7,12 +7,11 @@
  * A connection that drops while commands run rejects them with a ConnectionError (exit 3).
  */
 import type { Signer } from './signer.js';
-import { StringDecoder } from 'node:string_decoder';
 import { Readable, type Duplex } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
 import { ConnectionError } from '../../errors.js';
 import type { Cmd } from '../../remote/shell.js';
-import { OutputBuffer } from '../output-buffer.js';
+import { ExecStreams } from '../output-buffer.js';
 import { SessionRefused, SessionSlots } from '../session-slots.js';
 import type { ConnectTarget, ExecOptions, ExecResult, LinkSample, Transport } from '../types.js';
 import { probeLink } from './link-probe.js';
@@ -131,10 +130,7 @@ export class SshTransport implements Transport {
 
   private run(command: Cmd, options: ExecOptions): Promise<ExecResult> {
     return new Promise<ExecResult>((resolve, reject) => {
-      const out = new OutputBuffer(options.maxStdout);
-      const err = new OutputBuffer();
-      const outDec = new StringDecoder('utf8');
-      const errDec = new StringDecoder('utf8');
+      const io = new ExecStreams(options);
       let channel: ClientChannel | undefined;
       let code: number | null | undefined;
       let timedOut = false;
@@ -143,17 +139,6 @@ export class SshTransport implements Transport {
       let timer: NodeJS.Timeout | undefined;
       let grace: NodeJS.Timeout | undefined;
       const stdinSrc = options.stdin instanceof Readable ? options.stdin : undefined;
-
-      const emitOut = (s: string) => {
-        if (!s) return;
-        out.push(s);
-        options.onStdout?.(s);
-      };
-      const emitErr = (s: string) => {
-        if (!s) return;
-        err.push(s);
-        options.onStderr?.(s);
-      };
 
       const finish = (error?: Error, keepInput = false) => {
         if (settled) return;
@@ -169,8 +154,7 @@ export class SshTransport implements Transport {
           if (!keepInput && !stdinSrc.readableEnded && !stdinSrc.destroyed) stdinSrc.destroy();
         }
         if (channel) {
-          emitOut(outDec.end());
-          emitErr(errDec.end());
+          io.end();
           try {
             channel.close();
           } catch {
@@ -178,7 +162,7 @@ export class SshTransport implements Transport {
           }
         }
         if (error) reject(error);
-        else resolve({ code: code ?? null, stdout: out.text(), stderr: err.text(), ...(timedOut ? { timedOut: true } : {}) });
+        else resolve(io.result(code ?? null, timedOut));
       };
 
       const shown = command.display.length > 80 ? `${command.display.slice(0, 77)}...` : command.display;
@@ -235,8 +219,8 @@ export class SshTransport implements Transport {
             return;
           }
           channel = ch;
-          ch.on('data', (d: Buffer) => emitOut(outDec.write(d)));
-          ch.stderr.on('data', (d: Buffer) => emitErr(errDec.write(d)));
+          ch.on('data', (d: Buffer) => io.stdout(d));
+          ch.stderr.on('data', (d: Buffer) => io.stderr(d));
           ch.on('exit', (c: number | null) => {
             code = typeof c === 'number' ? c : null; // killed by a signal: null
           });
