@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkTree, entries, leftovers, manifest, spawnCli, waitForOrphans, type Manifest } from './harness.js';
+import { checkTree, entries, leftovers, manifest, spawnCli, mountTmpfs, unmountTmpfs, type Manifest } from './harness.js';
 
 let dir: string;
 let mnt: string;
@@ -42,7 +42,7 @@ beforeAll(async () => {
   mkdirSync(mnt);
   if (!isRoot) return;
   // as root a failed mount is a failure of the suite, not a reason to skip
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'pipe' });
+  mountTmpfs(mnt, '2m');
   mounted = true;
   const a = writeApp('small', { 'index.html': '<h1>small</h1>\n', 'lib/app.js': 'x'.repeat(20_000) });
   small = await manifest(a);
@@ -51,14 +51,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (mounted) {
-    await waitForOrphans(mnt, 3000);
-    try {
-      execFileSync('umount', [mnt], { stdio: 'pipe' });
-    } catch {
-      execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
-    }
-  }
+  if (mounted) await unmountTmpfs(mnt);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -4,12 +4,11 @@
  * unchanged files cost nothing), while a change that really does not fit is still refused
  * before anything is uploaded. With source.reuse: copy the release's own copy is counted.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnCli, waitForOrphans } from './harness.js';
+import { spawnCli, mountTmpfs, unmountTmpfs } from './harness.js';
 
 let dir: string;
 let mnt: string;
@@ -21,19 +20,12 @@ beforeAll(() => {
   mnt = path.join(dir, 'mnt');
   mkdirSync(mnt);
   if (!isRoot) return;
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { stdio: 'pipe' });
+  mountTmpfs(mnt, '8m');
   mounted = true;
 });
 
 afterAll(async () => {
-  if (mounted) {
-    await waitForOrphans(mnt, 3000);
-    try {
-      execFileSync('umount', [mnt], { stdio: 'pipe' });
-    } catch {
-      execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
-    }
-  }
+  if (mounted) await unmountTmpfs(mnt);
   rmSync(dir, { recursive: true, force: true });
 });
 

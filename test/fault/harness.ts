@@ -4,7 +4,7 @@
  * deploy tree's invariants: `current` points at a complete release, every
  * directory under releases/ is a complete release, nothing is left in staging.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -320,5 +320,20 @@ export function isDir(p: string): boolean {
     return statSync(p).isDirectory();
   } catch {
     return false;
+  }
+}
+
+/** mounts a tmpfs of `size` (e.g. '2m') on `mnt` (root only: a failed mount fails the suite) */
+export function mountTmpfs(mnt: string, size: string): void {
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], { stdio: 'pipe' });
+}
+
+/** unmounts it once the runs' orphaned processes are gone (lazily if something still holds it) */
+export async function unmountTmpfs(mnt: string): Promise<void> {
+  await waitForOrphans(mnt, 3000);
+  try {
+    execFileSync('umount', [mnt], { stdio: 'pipe' });
+  } catch {
+    execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
   }
 }

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResolvedHost } from '../../src/config/resolve.js';
-import { cmd } from '../../src/remote/shell.js';
+import { cmd, script } from '../../src/remote/shell.js';
 import { openLoadBalancer } from '../../src/traffic/lb.js';
 import { openTransport } from '../../src/transport/open.js';
 import { parseShowStat, startHaproxy } from '../helpers/proxies.js';
@@ -201,11 +201,15 @@ describe.each(CLIENTS)('ssh_client: %s, connection lost', (client) => {
     const restore = f.useHome();
     const t = await openTransport({ ...f.resolvedHost(2), sshClient: client }, { interactive: false });
     try {
-      const running = t.exec(cmd('sleep', '20')).then(
+      // the server goes away once the command runs there (a fixed wait can be too short on a
+      // loaded machine, where starting the session takes longer)
+      let started!: () => void;
+      const running0 = new Promise<void>((r) => (started = r));
+      const running = t.exec(script({}, 'echo started', 'sleep 20'), { onStdout: () => started() }).then(
         () => undefined,
         (e: unknown) => e,
       );
-      await sleep(300);
+      await running0;
       await f.servers[2].kill();
       expect(await running).toMatchObject({ exitCode: 3, message: expect.stringMatching(/^connection to ee-test@127\.0\.0\.1:\d+ \(web3\) lost/) });
       await expect(t.exec(cmd('true'))).rejects.toMatchObject({ exitCode: 3, message: expect.stringMatching(/^connection to .* lost/) });
